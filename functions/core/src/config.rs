@@ -1,0 +1,194 @@
+//! Configuration, read once at cold start into typed values. A function that cannot start
+//! with its configuration says why in one log line and exits, instead of failing every request.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::deliver::RetryPolicy;
+use crate::filter::{Filter, FilterError};
+
+/// Where settings come from: the process environment in Lambda, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned().filter(|value| !value.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|value| (*value).to_owned()).filter(|value| !value.trim().is_empty())
+    }
+}
+
+/// Why a function cannot start. Messages name the setting, never its value: most of them
+/// hold credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required (or set DRY_RUN=1 to render without sending)")]
+    Missing(&'static str),
+    #[error("{0} is not a valid URL")]
+    InvalidUrl(&'static str),
+    #[error("{0} must be an https URL (plain http is allowed only for 127.0.0.1, localhost and [::1])")]
+    InsecureUrl(&'static str),
+    #[error("{name} has an unsupported value; expected one of: {expected}")]
+    Invalid { name: &'static str, expected: &'static str },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A destination URL that carries its own credential (Slack and Teams webhooks). Its `Debug`
+/// and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Accepts `https`, and `http` only on loopback so that local tests need no certificates.
+    pub fn parse(setting: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let url = url::Url::parse(raw.trim()).map_err(|_| ConfigError::InvalidUrl(setting))?;
+        let loopback = matches!(
+            url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        );
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(ConfigError::InsecureUrl(setting)),
+        }
+        if url.host().is_none() {
+            return Err(ConfigError::InvalidUrl(setting));
+        }
+        Ok(SecretUrl(url.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The host alone, which is not a secret (`hooks.slack.com`).
+    pub fn host(&self) -> Option<String> {
+        url::Url::parse(&self.0).ok()?.host_str().map(str::to_owned)
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretUrl(<redacted>)")
+    }
+}
+
+/// What every function reads, whatever its destination.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// `DRY_RUN=1`: render and answer with the payload, send nothing.
+    pub dry_run: bool,
+    /// `RELAY_TOKEN`: the shared secret a caller must present.
+    pub token: Option<RelayToken>,
+    pub filter: Filter,
+    pub retry: RetryPolicy,
+    /// Time given to a delivery when the request carries no Lambda deadline (local runs).
+    pub default_budget: Duration,
+    /// Kept back from the Lambda deadline so the function always answers before it is killed.
+    pub deadline_margin: Duration,
+}
+
+impl RelaySettings {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(RelaySettings {
+            dry_run: flag(env, "DRY_RUN")?,
+            token: env.var("RELAY_TOKEN").map(RelayToken::new),
+            filter: Filter::from_env(env)?,
+            retry: RetryPolicy::default(),
+            default_budget: Duration::from_secs(8),
+            deadline_margin: Duration::from_millis(1500),
+        })
+    }
+}
+
+/// Reads a boolean setting: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is false.
+pub fn flag(env: &impl Env, name: &'static str) -> Result<bool, ConfigError> {
+    match env.var(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { name, expected: "1, true, 0, false" }),
+    }
+}
+
+/// The shared secret. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RelayToken(String);
+
+impl RelayToken {
+    pub fn new(token: String) -> Self {
+        RelayToken(token.trim().to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RelayToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RelayToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_https_and_loopback_http_only() {
+        assert!(SecretUrl::parse("URL", "https://hooks.slack.com/services/T/B/x").is_ok());
+        assert!(SecretUrl::parse("URL", "http://127.0.0.1:8080/hook").is_ok());
+        assert!(SecretUrl::parse("URL", "http://localhost:8080/hook").is_ok());
+        assert!(SecretUrl::parse("URL", "http://[::1]:8080/hook").is_ok());
+        assert_eq!(
+            SecretUrl::parse("URL", "http://hooks.slack.com/services/T/B/x"),
+            Err(ConfigError::InsecureUrl("URL"))
+        );
+        assert_eq!(SecretUrl::parse("URL", "not a url"), Err(ConfigError::InvalidUrl("URL")));
+        assert_eq!(SecretUrl::parse("URL", "ftp://x/y"), Err(ConfigError::InsecureUrl("URL")));
+    }
+
+    #[test]
+    fn never_shows_a_secret_in_debug_output() {
+        let url = SecretUrl::parse("URL", "https://hooks.slack.com/services/T/B/sekrit").unwrap();
+        let token = RelayToken::new("hunter2".into());
+        let shown = format!("{url:?} {token:?}");
+        assert!(!shown.contains("sekrit") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn error_messages_name_the_setting_not_its_value() {
+        let err = SecretUrl::parse("SLACK_WEBHOOK_URL", "http://evil.example/sekrit").unwrap_err();
+        assert!(err.to_string().contains("SLACK_WEBHOOK_URL"));
+        assert!(!err.to_string().contains("sekrit"));
+    }
+
+    #[test]
+    fn reads_flags() {
+        let env: HashMap<&str, &str> = [("DRY_RUN", "1"), ("OTHER", "maybe")].into();
+        assert_eq!(flag(&env, "DRY_RUN"), Ok(true));
+        assert_eq!(flag(&env, "UNSET"), Ok(false));
+        assert!(flag(&env, "OTHER").is_err());
+    }
+}

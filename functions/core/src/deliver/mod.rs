@@ -1,0 +1,63 @@
+//! Delivery: one attempt is the destination's business; retrying it within the invocation's
+//! deadline, and what a failure means to the caller, is shared.
+
+mod retry;
+mod webhook;
+
+pub use retry::{RetryPolicy, with_retries};
+pub use webhook::{WebhookResponse, http_client, post_json, retry_after};
+
+use std::time::{Duration, SystemTime};
+
+/// How one attempt to reach the destination ended, when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptError {
+    /// Worth trying again: connection errors, timeouts, 429, 5xx (except 501), throttling.
+    Transient { reason: String, retry_after: Option<Duration> },
+    /// The destination refused the message; sending it again would be refused again.
+    Permanent { reason: String },
+}
+
+impl AttemptError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        AttemptError::Transient { reason: reason.into(), retry_after: None }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        AttemptError::Permanent { reason: reason.into() }
+    }
+}
+
+/// Whether a failed delivery could succeed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The destination rejected the message: answered 502 to the caller.
+    Permanent,
+    /// The destination stayed unavailable for the whole retry budget: answered 503.
+    Transient,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Permanent => "permanent",
+            FailureClass::Transient => "transient",
+        }
+    }
+}
+
+/// A delivery that ended without the destination accepting the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub class: FailureClass,
+    pub reason: String,
+    pub attempts: u32,
+    pub first_attempt: SystemTime,
+    pub last_attempt: SystemTime,
+}
+
+/// A delivery the destination accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub attempts: u32,
+}

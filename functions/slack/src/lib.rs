@@ -1,0 +1,83 @@
+//! The Slack function: Flagger events to a Slack incoming webhook.
+
+pub mod render;
+
+use std::time::Duration;
+
+use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
+use flagger_relay_core::deliver::{AttemptError, http_client, post_json};
+use flagger_relay_core::{CanaryEvent, Classification, Destination, Relay};
+
+pub use render::{Overrides, SlackMessage};
+
+/// Delivers to an incoming webhook (`SLACK_WEBHOOK_URL`).
+pub struct SlackWebhook {
+    client: reqwest::Client,
+    /// `None` only in dry-run mode, where nothing is sent.
+    url: Option<SecretUrl>,
+    overrides: Overrides,
+}
+
+impl SlackWebhook {
+    pub fn new(client: reqwest::Client, url: Option<SecretUrl>, overrides: Overrides) -> Self {
+        SlackWebhook { client, url, overrides }
+    }
+}
+
+impl Destination for SlackWebhook {
+    const KIND: &'static str = "slack";
+    type Payload = SlackMessage;
+
+    fn render(&self, event: &CanaryEvent, classification: &Classification) -> SlackMessage {
+        render::message(event, classification, &self.overrides)
+    }
+
+    async fn send(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
+        let url = self.url.as_ref().ok_or_else(|| AttemptError::permanent("SLACK_WEBHOOK_URL is not set"))?;
+        let body = serde_json::to_vec(payload).map_err(|err| AttemptError::permanent(err.to_string()))?;
+        // Slack answers 200 `ok`; its refusals (`invalid_payload`, `no_service`, …) are 4xx
+        // plain-text bodies, which post_json already reports as permanent.
+        post_json(&self.client, url.expose(), body, timeout).await.map(drop)
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.url.iter().map(|url| url.expose().to_owned()).collect()
+    }
+}
+
+/// Reads the Slack function's whole configuration.
+pub fn relay_from_env(env: &impl Env) -> Result<Relay<SlackWebhook>, ConfigError> {
+    let settings = RelaySettings::from_env(env)?;
+    let url = match env.var("SLACK_WEBHOOK_URL") {
+        Some(raw) => Some(SecretUrl::parse("SLACK_WEBHOOK_URL", &raw)?),
+        None if settings.dry_run => None,
+        None => return Err(ConfigError::Missing("SLACK_WEBHOOK_URL")),
+    };
+    let overrides = Overrides {
+        channel: env.var("SLACK_CHANNEL"),
+        username: env.var("SLACK_USERNAME"),
+        icon_emoji: env.var("SLACK_ICON_EMOJI"),
+    };
+    let client = http_client(Duration::from_secs(2)).map_err(|err| ConfigError::HttpClient(err.to_string()))?;
+    Ok(Relay::new(settings, SlackWebhook::new(client, url, overrides)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn requires_a_webhook_unless_dry_run() {
+        let env: HashMap<&str, &str> = HashMap::new();
+        assert_eq!(relay_from_env(&env).err(), Some(ConfigError::Missing("SLACK_WEBHOOK_URL")));
+        let env: HashMap<&str, &str> = [("DRY_RUN", "1")].into();
+        assert!(relay_from_env(&env).is_ok());
+    }
+
+    #[test]
+    fn refuses_a_plain_http_webhook() {
+        let env: HashMap<&str, &str> = [("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x")].into();
+        assert_eq!(relay_from_env(&env).err(), Some(ConfigError::InsecureUrl("SLACK_WEBHOOK_URL")));
+    }
+}

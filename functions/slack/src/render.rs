@@ -1,0 +1,185 @@
+//! Flagger event → Slack incoming-webhook message (Block Kit inside an attachment, for the
+//! colour bar). Pure: event in, payload out.
+
+use serde::Serialize;
+
+use flagger_relay_core::text::truncate;
+use flagger_relay_core::{CanaryEvent, Classification, Severity};
+
+/// Slack's limits (Block Kit reference): header text 150 characters, section text 3,000,
+/// context element text 3,000 (kept well under, it renders small), top-level `text` 40,000.
+const HEADER_LIMIT: usize = 150;
+const SECTION_LIMIT: usize = 3000;
+const CONTEXT_LIMIT: usize = 2000;
+const TEXT_LIMIT: usize = 3000;
+
+/// Optional overrides of the webhook's own defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub icon_emoji: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlackMessage {
+    /// The notification and fallback text; always set.
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon_emoji: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attachment {
+    pub color: &'static str,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Header { text: Text },
+    Section { text: Text },
+    Context { elements: Vec<Text> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Text {
+    PlainText { text: String, emoji: bool },
+    Mrkdwn { text: String },
+}
+
+/// Slack's own palette: green, amber, red.
+pub fn color(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "#2EB67D",
+        Severity::Warning => "#ECB22E",
+        Severity::Error => "#E01E5A",
+    }
+}
+
+/// Makes event text inert in mrkdwn: `<!channel>` or `<https://evil|click>` stay text.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+fn mrkdwn(text: String) -> Text {
+    Text::Mrkdwn { text }
+}
+
+pub fn message(event: &CanaryEvent, classification: &Classification, overrides: &Overrides) -> SlackMessage {
+    let title = format!("{}.{}: {}", event.name, event.namespace, classification.headline(event));
+    let mut blocks = vec![Block::Header {
+        // plain_text is not parsed for mentions or links, so it needs no escaping.
+        text: Text::PlainText { text: truncate(&title, HEADER_LIMIT).into_owned(), emoji: true },
+    }];
+    let body = match event.event_message() {
+        Some(message) => format!(">{}", escape(message).replace('\n', "\n>")),
+        None => "_Webhook notice without an event message (a gating-hook payload)._".to_owned(),
+    };
+    blocks.push(Block::Section { text: mrkdwn(truncate(&body, SECTION_LIMIT).into_owned()) });
+    blocks.push(Block::Context { elements: context(event, classification) });
+    SlackMessage {
+        text: truncate(&escape(&title), TEXT_LIMIT).into_owned(),
+        channel: overrides.channel.clone(),
+        username: overrides.username.clone(),
+        icon_emoji: overrides.icon_emoji.clone(),
+        attachments: vec![Attachment { color: color(classification.severity), blocks }],
+    }
+}
+
+/// One line of facts about the event, one of the user's metadata: at most two of the ten
+/// elements a context block may hold.
+fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
+    let mut facts = Vec::with_capacity(5);
+    let phase = if event.phase.as_str().is_empty() { "(none)" } else { event.phase.as_str() };
+    facts.push(format!("*Phase* {}", escape(phase)));
+    facts.push(format!("*Stage* {}", classification.stage.as_str()));
+    if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
+        facts.push(format!("*Time* {time}"));
+    }
+    if let Some(checksum) = &event.checksum {
+        facts.push(format!("*Revision* `{}`", escape(checksum)));
+    }
+    let mut elements = vec![mrkdwn(truncate(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned())];
+    if !event.metadata.user.is_empty() {
+        let user = event
+            .metadata
+            .user
+            .iter()
+            .map(|(key, value)| format!("*{}* {}", escape(key), escape(value)))
+            .collect::<Vec<_>>()
+            .join("  ·  ");
+        elements.push(mrkdwn(truncate(&user, CONTEXT_LIMIT).into_owned()));
+    }
+    elements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flagger_relay_core::classify;
+
+    fn event(message: &str) -> CanaryEvent {
+        let body = serde_json::json!({
+            "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b",
+            "metadata": {"eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137", "cluster": "<!here>"}
+        });
+        CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn all_text(message: &SlackMessage) -> String {
+        serde_json::to_string(message).unwrap()
+    }
+
+    #[test]
+    fn escapes_mentions_and_links_from_event_text() {
+        let e = event("deploy <!channel> see <https://evil.example|click> & run");
+        let rendered = message(&e, &classify(&e), &Overrides::default());
+        let text = all_text(&rendered);
+        assert!(!text.contains("<!channel>") && !text.contains("<https://evil") && !text.contains("<!here>"));
+        assert!(text.contains("&lt;!channel&gt;"));
+    }
+
+    #[test]
+    fn keeps_every_text_within_slack_limits() {
+        let e = event(&"x".repeat(100_000));
+        let rendered = message(&e, &classify(&e), &Overrides::default());
+        let blocks = &rendered.attachments[0].blocks;
+        for block in blocks {
+            let (limit, texts) = match block {
+                Block::Header { text } => (HEADER_LIMIT, vec![text]),
+                Block::Section { text } => (SECTION_LIMIT, vec![text]),
+                Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
+            };
+            for text in texts {
+                let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = text;
+                assert!(text.chars().count() <= limit, "{} > {limit}", text.chars().count());
+            }
+        }
+        assert!(rendered.text.chars().count() <= TEXT_LIMIT);
+        assert!(blocks.len() <= 50);
+    }
+
+    #[test]
+    fn colours_by_severity() {
+        assert_eq!(color(Severity::Info), "#2EB67D");
+        assert_eq!(color(Severity::Warning), "#ECB22E");
+        assert_eq!(color(Severity::Error), "#E01E5A");
+    }
+}
