@@ -1,0 +1,64 @@
+# flagger-relay: two commands do everything.
+#   make run    serve every function locally and replay a recorded rollout through it
+#   make test   format, lint, every test, the providers' validators and the template checks
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PIP ?= python3 -m pip
+SHARED ?= ../shared
+VALIDATE := $(SHARED)/validators/validate
+export CARGO_TERM_COLOR ?= never
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help tools run test fmt lint unit validate-payloads template events build
+
+help:
+	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
+	@echo "make test   fmt, clippy, all tests, payload validators, template checks"
+	@echo "make events regenerate events/ (LIFECYCLES=dir of recorded *.jsonl)"
+	@echo "make build  release build of every function for Lambda (arm64)"
+
+# Installs only what is missing: cargo-lambda (with zig), moto, cfn-lint and the SAM CLI come
+# from PyPI; Node.js (for the providers' validators) from Debian when absent.
+tools:
+	@command -v cargo-lambda >/dev/null || $(PIP) install --quiet cargo-lambda
+	@command -v moto_server >/dev/null || $(PIP) install --quiet 'moto[server]'
+	@command -v cfn-lint >/dev/null || $(PIP) install --quiet cfn-lint
+	@command -v sam >/dev/null || $(PIP) install --quiet aws-sam-cli
+	@command -v pyenv >/dev/null && pyenv rehash || true
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+run: tools
+	@scripts/run.sh
+
+test: tools fmt lint unit validate-payloads template
+	@echo "make test: all checks passed"
+
+fmt:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# --include-ignored runs the end-to-end tests that need cargo-lambda and moto, which `tools`
+# has installed. Snapshots are never written here: a changed payload fails the run.
+unit:
+	INSTA_UPDATE=no cargo test --workspace -- --include-ignored
+
+validate-payloads:
+	$(VALIDATE) slack < target/payloads/slack.jsonl
+	@if [ -s target/payloads/teams.jsonl ]; then $(VALIDATE) teams < target/payloads/teams.jsonl; \
+	  else echo "no Teams payloads were produced" >&2; exit 1; fi
+
+template:
+	cfn-lint template.yaml
+	sam validate --lint --template template.yaml
+
+events:
+	python3 scripts/events.py $(if $(LIFECYCLES),--lifecycles $(LIFECYCLES))
+
+build: tools
+	sam build
