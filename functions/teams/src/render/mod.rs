@@ -1,0 +1,298 @@
+//! Flagger event → Teams message: an Adaptive Card in the Workflows envelope, or a legacy
+//! MessageCard for Office 365 connectors. Pure: event in, payload out.
+//!
+//! Both formats show the same content (a title, the event message, facts) and both are kept
+//! under Teams' 28 KB message limit by shortening the event message, the one part of an event
+//! that can be arbitrarily long. Everything else is bounded up front, so that the message
+//! always has room left.
+
+mod adaptive;
+mod message_card;
+
+use std::io;
+
+use serde::Serialize;
+
+use flagger_relay_core::text::truncate;
+use flagger_relay_core::{CanaryEvent, Classification, Severity};
+
+pub use adaptive::{
+    AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TeamsProperties, TextBlock, WorkflowsAttachment,
+    WorkflowsMessage, escape_markdown,
+};
+pub use message_card::{MessageCard, MessageCardFact, MessageCardSection, escape_html, theme_color};
+
+/// Teams refuses messages over 28 KB. Microsoft's own validator checks the serialized JSON with
+/// `Buffer.byteLength(json) <= 28000`, so that is the bound, in bytes of compact JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 28_000;
+
+/// Title length, in characters, before escaping: a card title is one glance, not the message.
+pub const TITLE_LIMIT: usize = 200;
+/// Longest value shown for the canary's own facts: the longest a Kubernetes name may be.
+pub const NAME_LIMIT: usize = 253;
+/// User metadata (a canary-level hook's `metadata`) is free-form: at most this many keys are
+/// shown, each key and value cut to these lengths, and all of them together to
+/// `USER_METADATA_CHARS` characters. With every character escaped to its widest JSON form
+/// (6 bytes), the card without the event message still stays far below `MAX_PAYLOAD_BYTES`.
+pub const USER_KEYS_LIMIT: usize = 20;
+pub const USER_KEY_LIMIT: usize = 64;
+pub const USER_VALUE_LIMIT: usize = 500;
+pub const USER_METADATA_CHARS: usize = 2_000;
+
+/// Which kind of card a webhook takes, decided once at cold start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardFormat {
+    /// Workflows (Power Automate) webhooks: an Adaptive Card in a `message` envelope.
+    Adaptive,
+    /// Legacy Office 365 connectors: a MessageCard.
+    MessageCard,
+}
+
+impl CardFormat {
+    /// What `TEAMS_CARD_FORMAT=auto` picks: connectors live on `*.webhook.office.com` (older ones
+    /// on `outlook.office.com`); every other host is taken to be a Workflows webhook.
+    pub fn for_host(host: &str) -> CardFormat {
+        if is_connector_host(host) { CardFormat::MessageCard } else { CardFormat::Adaptive }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardFormat::Adaptive => "adaptive",
+            CardFormat::MessageCard => "messagecard",
+        }
+    }
+}
+
+/// Whether a host belongs to a legacy Office 365 connector.
+pub fn is_connector_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host.ends_with(".webhook.office.com") || host == "outlook.office.com"
+}
+
+/// The body posted to Teams: one of the two card formats, serialized as the card itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TeamsMessage {
+    Adaptive(WorkflowsMessage),
+    MessageCard(MessageCard),
+}
+
+/// What a card shows, before it is put into either format. Texts are raw (unescaped) and
+/// already bounded, except the event message, which is cut to fit the payload limit later.
+#[derive(Debug, Clone, PartialEq)]
+struct Content<'e> {
+    title: String,
+    severity: Severity,
+    message: Option<&'e str>,
+    facts: Vec<(String, String)>,
+}
+
+/// Shown instead of the message when the payload came from a gating hook, which sends no
+/// `eventMessage`.
+const NO_MESSAGE: &str = "Webhook notice without an event message (a gating-hook payload).";
+
+pub fn message(event: &CanaryEvent, classification: &Classification, format: CardFormat) -> TeamsMessage {
+    let content = Content::new(event, classification);
+    match format {
+        CardFormat::Adaptive => fit(content.message, |message| {
+            TeamsMessage::Adaptive(adaptive::message(&content, message))
+        }),
+        CardFormat::MessageCard => fit(content.message, |message| {
+            TeamsMessage::MessageCard(message_card::message(&content, message))
+        }),
+    }
+}
+
+impl<'e> Content<'e> {
+    fn new(event: &'e CanaryEvent, classification: &Classification) -> Self {
+        let title = format!("{}.{}: {}", event.name, event.namespace, classification.headline(event));
+        let mut facts = Vec::with_capacity(6);
+        let mut fact = |name: &str, value: &str| facts.push((name.to_owned(), truncate(value, NAME_LIMIT).into_owned()));
+        fact("Canary", &event.name);
+        fact("Namespace", &event.namespace);
+        fact("Phase", if event.phase.as_str().is_empty() { "(none)" } else { event.phase.as_str() });
+        if let Some(checksum) = &event.checksum {
+            fact("Revision", checksum);
+        }
+        if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
+            fact("Time", &time);
+        }
+        facts.extend(user_facts(event));
+        Content {
+            title: truncate(&title, TITLE_LIMIT).into_owned(),
+            severity: classification.severity,
+            message: event.event_message(),
+            facts,
+        }
+    }
+}
+
+/// The user's metadata as facts, in key order, within the bounds above; what is left out is
+/// counted in a last fact so that nobody mistakes a cut list for the whole of it.
+fn user_facts(event: &CanaryEvent) -> Vec<(String, String)> {
+    let user = &event.metadata.user;
+    let mut facts = Vec::new();
+    let mut budget = USER_METADATA_CHARS;
+    for (key, value) in user {
+        let key = truncate(key, USER_KEY_LIMIT);
+        let value = truncate(value, USER_VALUE_LIMIT);
+        let size = key.chars().count() + value.chars().count();
+        if facts.len() == USER_KEYS_LIMIT || size > budget {
+            break;
+        }
+        budget -= size;
+        facts.push((key.into_owned(), value.into_owned()));
+    }
+    let left_out = user.len() - facts.len();
+    if left_out > 0 {
+        let keys = if left_out == 1 { "key" } else { "keys" };
+        facts.push(("…".to_owned(), format!("{left_out} more metadata {keys} not shown")));
+    }
+    facts
+}
+
+/// Builds the card with the whole message if it fits in `MAX_PAYLOAD_BYTES`, otherwise with
+/// the longest cut of it (ending in `…`) that does. Cutting happens on the raw text, before
+/// escaping, so that no escape sequence is ever split; the serialized size is measured, not
+/// estimated, because escaping and JSON encoding make it depend on which characters remain.
+fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -> T {
+    let whole = build(message);
+    let Some(text) = message else { return whole };
+    if serialized_len(&whole) <= MAX_PAYLOAD_BYTES {
+        return whole;
+    }
+    let fits = |kept: usize| serialized_len(&build(Some(&truncate(text, kept)))) <= MAX_PAYLOAD_BYTES;
+    // Keeping `kept` characters (the last being the ellipsis) grows the payload with `kept`, so
+    // the largest `kept` that fits is found by bisection. Each character takes at least one
+    // byte, so more than `MAX_PAYLOAD_BYTES` of them never fit.
+    let (mut fitting, mut too_long) = (0, text.chars().count().min(MAX_PAYLOAD_BYTES + 1));
+    while too_long - fitting > 1 {
+        let middle = fitting + (too_long - fitting) / 2;
+        if fits(middle) { fitting = middle } else { too_long = middle }
+    }
+    build(Some(&truncate(text, fitting)))
+}
+
+/// Size of the compact JSON that is sent, counted without building it.
+pub fn serialized_len<T: Serialize>(value: &T) -> usize {
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flagger_relay_core::classify;
+
+    fn event(message: &str, user: &[(&str, &str)]) -> CanaryEvent {
+        let mut metadata = serde_json::json!({"eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137"});
+        for (key, value) in user {
+            metadata[*key] = serde_json::Value::from(*value);
+        }
+        let body = serde_json::json!({
+            "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b", "metadata": metadata
+        });
+        CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn render(event: &CanaryEvent, format: CardFormat) -> TeamsMessage {
+        message(event, &classify(event), format)
+    }
+
+    const FORMATS: [CardFormat; 2] = [CardFormat::Adaptive, CardFormat::MessageCard];
+
+    #[test]
+    fn picks_messagecard_for_connector_hosts_only() {
+        for host in ["contoso.webhook.office.com", "outlook.office.com", "Contoso.Webhook.Office.Com."] {
+            assert_eq!(CardFormat::for_host(host), CardFormat::MessageCard, "{host}");
+        }
+        for host in [
+            "prod-12.westeurope.logic.azure.com",
+            "default1234.0a.environment.api.powerplatform.com",
+            "webhook.office.com",
+            "evil-webhook.office.com.example",
+            "outlook.office.com.example",
+            "127.0.0.1",
+        ] {
+            assert_eq!(CardFormat::for_host(host), CardFormat::Adaptive, "{host}");
+        }
+    }
+
+    #[test]
+    fn keeps_a_short_message_whole() {
+        let e = event("Advance podinfo.test canary weight 10", &[]);
+        for format in FORMATS {
+            let json = serde_json::to_string(&render(&e, format)).unwrap();
+            assert!(json.contains("Advance podinfo.test canary weight 10"), "{json}");
+            assert!(!json.contains('…'), "{json}");
+        }
+    }
+
+    /// The longest message an event can carry is the whole request body limit, and the worst
+    /// characters are the ones that grow most when escaped: control characters (6 bytes of
+    /// JSON each), `&` (`&amp;` in a MessageCard), markdown punctuation (backslash-escaped).
+    #[test]
+    fn fits_the_longest_messages_in_28_kb() {
+        let limit = flagger_relay_core::contract::MAX_BODY_BYTES;
+        for unit in ["x", "é", "🚀", "\u{1}", "&", "*", "<at>", "\\", "a\nb"] {
+            let text = unit.repeat(limit / unit.len());
+            let e = event(&text, &[]);
+            for format in FORMATS {
+                let json = serde_json::to_string(&render(&e, format)).unwrap();
+                assert!(json.len() <= MAX_PAYLOAD_BYTES, "{unit:?} {format:?}: {} bytes", json.len());
+                // The cut leaves little room unused: at most one more unit would not fit.
+                assert!(json.len() > MAX_PAYLOAD_BYTES - 32, "{unit:?} {format:?}: only {} bytes", json.len());
+                assert!(json.contains('…'), "{unit:?} {format:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_huge_user_metadata() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("key-{i:04}-{}", "\u{1}".repeat(200))).collect();
+        let value = "\u{1}".repeat(10_000);
+        let user: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
+        let e = event(&"&".repeat(200_000), &user);
+        for format in FORMATS {
+            let rendered = render(&e, format);
+            let json = serde_json::to_string(&rendered).unwrap();
+            assert!(json.len() <= MAX_PAYLOAD_BYTES, "{format:?}: {} bytes", json.len());
+            assert!(json.contains("more metadata keys not shown"), "{format:?}");
+            // The message still gets a good share of the card.
+            assert!(json.matches("&amp;").count() + json.matches("\\\\&").count() > 1000, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn counts_the_metadata_it_leaves_out() {
+        let value = "v".repeat(USER_VALUE_LIMIT);
+        let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        let user: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
+        let facts = user_facts(&event("m", &user));
+        // 2,000 characters hold three 502-character entries; two are left out.
+        assert_eq!(facts.len(), 4);
+        assert_eq!(facts[3], ("…".to_owned(), "2 more metadata keys not shown".to_owned()));
+    }
+
+    #[test]
+    fn measures_what_serde_json_writes() {
+        let e = event("Halt podinfo.test advancement success rate 69.17% < 99%", &[("cluster", "prod-eu")]);
+        for format in FORMATS {
+            let rendered = render(&e, format);
+            assert_eq!(serialized_len(&rendered), serde_json::to_vec(&rendered).unwrap().len());
+        }
+    }
+}
