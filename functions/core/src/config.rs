@@ -105,8 +105,11 @@ pub struct RelaySettings {
     pub retry: RetryPolicy,
     /// Time given to a delivery when the request carries no Lambda deadline (local runs).
     pub default_budget: Duration,
-    /// Kept back from the Lambda deadline so the function always answers before it is killed.
+    /// Kept back from the Lambda deadline for parking a failed event and answering, so the
+    /// function always answers before it is stopped.
     pub deadline_margin: Duration,
+    /// `DEAD_LETTER_QUEUE_URL`: where undeliverable events are parked.
+    pub dead_letter_queue_url: Option<String>,
 }
 
 impl RelaySettings {
@@ -118,6 +121,7 @@ impl RelaySettings {
             retry: RetryPolicy::default(),
             default_budget: Duration::from_secs(8),
             deadline_margin: Duration::from_millis(1500),
+            dead_letter_queue_url: env.var("DEAD_LETTER_QUEUE_URL"),
         })
     }
 }

@@ -52,7 +52,18 @@ pub enum Outcome {
     DryRun { payload: Value, stage: Stage, severity: Severity },
     Filtered { stage: Stage, severity: Severity },
     Refused(RequestError),
-    Failed(DeliveryFailure),
+    Failed { failure: DeliveryFailure, dead_letter: DeadLetter },
+}
+
+/// What became of an event its destination did not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetter {
+    /// No `DEAD_LETTER_QUEUE_URL`: the event is only in the function's error log.
+    NotConfigured,
+    /// A record is in the dead-letter queue, ready to redrive.
+    Parked,
+    /// The queue refused the record too; the event is only in the function's error log.
+    WriteFailed(String),
 }
 
 impl Outcome {
@@ -60,7 +71,8 @@ impl Outcome {
         match self {
             Outcome::Delivered { .. } | Outcome::DryRun { .. } | Outcome::Filtered { .. } => StatusCode::OK,
             Outcome::Refused(err) => err.status(),
-            Outcome::Failed(failure) => match failure.class {
+            Outcome::Failed { dead_letter: DeadLetter::WriteFailed(_), .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Outcome::Failed { failure, .. } => match failure.class {
                 FailureClass::Permanent => StatusCode::BAD_GATEWAY,
                 FailureClass::Transient => StatusCode::SERVICE_UNAVAILABLE,
             },
@@ -74,7 +86,7 @@ impl Outcome {
             Outcome::DryRun { .. } => "dry-run",
             Outcome::Filtered { .. } => "filtered",
             Outcome::Refused(_) => "refused",
-            Outcome::Failed(failure) => match failure.class {
+            Outcome::Failed { failure, .. } => match failure.class {
                 FailureClass::Permanent => "rejected",
                 FailureClass::Transient => "unavailable",
             },
@@ -84,7 +96,7 @@ impl Outcome {
     pub fn attempts(&self) -> u32 {
         match self {
             Outcome::Delivered { delivered, .. } => delivered.attempts,
-            Outcome::Failed(failure) => failure.attempts,
+            Outcome::Failed { failure, .. } => failure.attempts,
             _ => 0,
         }
     }
@@ -112,16 +124,21 @@ impl Outcome {
                 "severity": severity.as_str(),
             }),
             Outcome::Refused(err) => json!({ "error": err.to_string() }),
-            Outcome::Failed(failure) => {
+            Outcome::Failed { failure, dead_letter } => {
                 let what = match failure.class {
                     FailureClass::Permanent => format!("{destination} rejected the message"),
                     FailureClass::Transient => format!("{destination} is unavailable"),
                 };
+                let mut error = format!("{what}: {}", failure.reason);
+                if let DeadLetter::WriteFailed(reason) = dead_letter {
+                    error.push_str(&format!("; parking it failed too ({reason})"));
+                }
                 json!({
-                    "error": format!("{what}: {}", failure.reason),
+                    "error": error,
                     "status": self.label(),
                     "destination": destination,
                     "attempts": failure.attempts,
+                    "dead_lettered": *dead_letter == DeadLetter::Parked,
                 })
             }
         }

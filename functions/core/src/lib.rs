@@ -6,6 +6,7 @@
 pub mod classify;
 pub mod config;
 pub mod contract;
+pub mod dead_letter;
 pub mod deliver;
 pub mod event;
 pub mod filter;

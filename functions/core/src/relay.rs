@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use crate::classify::{Classification, classify};
 use crate::config::RelaySettings;
-use crate::contract::{Outcome, admit};
+use crate::contract::{DeadLetter, Outcome, admit};
+use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use crate::deliver::{AttemptError, DeliveryFailure, with_retries};
 use crate::event::CanaryEvent;
 use crate::redact::Redactor;
@@ -37,13 +38,25 @@ pub struct Relay<D> {
     settings: RelaySettings,
     destination: D,
     redactor: Redactor,
+    dead_letters: Option<DeadLetterQueue>,
 }
+
+/// Time the dead-letter write may take out of the margin kept back from the Lambda deadline;
+/// the rest is for answering.
+const ANSWER_TIME: Duration = Duration::from_millis(300);
 
 impl<D: Destination> Relay<D> {
     pub fn new(settings: RelaySettings, destination: D) -> Self {
         let mut secrets = destination.secrets();
         secrets.extend(settings.token.iter().map(|token| token.expose().to_owned()));
-        Relay { redactor: Redactor::new(secrets), settings, destination }
+        let dead_letters = settings.dead_letter_queue_url.clone().map(DeadLetterQueue::new);
+        Relay { redactor: Redactor::new(secrets), settings, destination, dead_letters }
+    }
+
+    /// Parks failed events in this queue instead of the one named by the settings.
+    pub fn with_dead_letter_queue(mut self, queue: DeadLetterQueue) -> Self {
+        self.dead_letters = Some(queue);
+        self
     }
 
     pub fn settings(&self) -> &RelaySettings {
@@ -59,7 +72,6 @@ impl<D: Destination> Relay<D> {
         let started = Instant::now();
         let deadline = self.deadline(&request, started);
         let (outcome, event) = self.process(&request, deadline).await;
-        let outcome = self.redacted(outcome);
         self.log(&request, event.as_ref(), &outcome, started);
         outcome.into_response(D::KIND)
     }
@@ -73,12 +85,13 @@ impl<D: Destination> Relay<D> {
             Ok(event) => event,
             Err(err) => return (Outcome::Refused(err.into()), None),
         };
-        let outcome = self.relay(&event, deadline).await;
+        let outcome = self.relay(&event, body, deadline).await;
         (outcome, Some(event))
     }
 
-    /// Classify, filter, render and deliver one parsed event.
-    pub async fn relay(&self, event: &CanaryEvent, deadline: Instant) -> Outcome {
+    /// Classify, filter, render and deliver one parsed event; park it if it cannot be
+    /// delivered. `raw` is the body as received, kept byte for byte in the dead-letter record.
+    pub async fn relay(&self, event: &CanaryEvent, raw: &[u8], deadline: Instant) -> Outcome {
         let classification = classify(event);
         let (stage, severity) = (classification.stage, classification.severity);
         if !self.settings.filter.passes(event, &classification) {
@@ -92,7 +105,29 @@ impl<D: Destination> Relay<D> {
         let sent = with_retries(&self.settings.retry, deadline, |timeout| self.destination.send(&payload, timeout)).await;
         match sent {
             Ok(delivered) => Outcome::Delivered { delivered, stage, severity },
-            Err(failure) => Outcome::Failed(failure),
+            Err(failure) => {
+                let failure = DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure };
+                let dead_letter = self.park(raw, &failure).await;
+                Outcome::Failed { failure, dead_letter }
+            }
+        }
+    }
+
+    async fn park(&self, raw: &[u8], failure: &DeliveryFailure) -> DeadLetter {
+        let payload = String::from_utf8_lossy(raw);
+        let Some(queue) = &self.dead_letters else {
+            tracing::error!(payload = %payload, "undeliverable event (no DEAD_LETTER_QUEUE_URL is set)");
+            return DeadLetter::NotConfigured;
+        };
+        let record = DeadLetterRecord::new(D::KIND, &payload, failure);
+        let timeout = self.settings.deadline_margin.saturating_sub(ANSWER_TIME);
+        match queue.park(&record, timeout).await {
+            Ok(()) => DeadLetter::Parked,
+            Err(err) => {
+                let reason = self.redactor.redact(&err.0);
+                tracing::error!(payload = %payload, error = %reason, "undeliverable event could not be dead-lettered");
+                DeadLetter::WriteFailed(reason)
+            }
         }
     }
 
@@ -110,17 +145,6 @@ impl<D: Destination> Relay<D> {
             .map(|remaining| remaining.saturating_sub(self.settings.deadline_margin))
             .unwrap_or(self.settings.default_budget);
         now + remaining
-    }
-
-    fn redacted(&self, outcome: Outcome) -> Outcome {
-        match outcome {
-            Outcome::Failed(failure) => Outcome::Failed(DeliveryFailure {
-                reason: self.redactor.redact(&failure.reason),
-                ..failure
-            }),
-            Outcome::DryRun { payload, stage, severity } => Outcome::DryRun { payload, stage, severity },
-            other => other,
-        }
     }
 
     fn log(&self, request: &Request, event: Option<&CanaryEvent>, outcome: &Outcome, started: Instant) {
@@ -143,18 +167,21 @@ impl<D: Destination> Relay<D> {
             Outcome::Refused(err) => tracing::warn!(
                 request_id, outcome = label, status, latency_ms, error = %err, "request refused"
             ),
-            Outcome::Failed(failure) => tracing::error!(
+            Outcome::Failed { failure, dead_letter } => tracing::error!(
                 request_id, canary, phase, outcome = label, status, attempts, latency_ms,
-                error = %failure.reason, "delivery failed"
+                error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
             ),
         }
     }
 }
 
 /// Runs the function until Lambda stops it. The relay is shared, never rebuilt per request.
+/// `run_concurrent` serves `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once on Lambda Managed
+/// Instances (one long-poll loop per slot, all sharing this relay and its connection pool) and
+/// falls back to one at a time, like `run`, everywhere else.
 pub async fn serve<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Error> {
     let relay = Arc::new(relay);
-    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+    lambda_http::run_concurrent(lambda_http::service_fn(move |request: Request| {
         let relay = Arc::clone(&relay);
         async move { Ok::<_, std::convert::Infallible>(relay.handle(request).await) }
     }))
