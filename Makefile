@@ -12,13 +12,14 @@ VALIDATE := $(SHARED)/validators/validate
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools run test fmt lint unit validate-payloads template events build
+.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive
 
 help:
 	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
 	@echo "make test   fmt, clippy, all tests, payload validators, template checks"
 	@echo "make events regenerate events/ (LIFECYCLES=dir of recorded *.jsonl)"
 	@echo "make build  release build of every function for Lambda (arm64)"
+	@echo "make redrive  re-deliver the dead-letter queue (DEAD_LETTER_QUEUE_URL=…; DRY_RUN=1 lists only)"
 
 # Installs only what is missing: cargo-lambda (with zig), moto, cfn-lint and the SAM CLI come
 # from PyPI; Node.js (for the providers' validators) from Debian when absent.
@@ -62,3 +63,15 @@ events:
 
 build: tools
 	sam build
+
+# Re-delivers parked events through each function whose destination is configured here; a
+# record is deleted only once delivered. DRY_RUN=1 lists what would be sent.
+redrive:
+	@test -n "$${DEAD_LETTER_QUEUE_URL:-}" || { echo "set DEAD_LETTER_QUEUE_URL (the stack output DeadLetterQueueUrl)" >&2; exit 2; }
+	@cargo build --quiet --bins
+	@for spec in slack:SLACK_WEBHOOK_URL teams:TEAMS_WEBHOOK_URL sns:SNS_TOPIC_ARN; do \
+	  fn=$${spec%%:*}; var=$${spec#*:}; \
+	  if [ -n "$(DRY_RUN)" ]; then DRY_RUN=1 target/debug/flagger-relay-$$fn redrive --dry-run; \
+	  elif [ -n "$${!var:-}" ]; then target/debug/flagger-relay-$$fn redrive; \
+	  else echo "$$fn: skipped ($$var is not set)"; fi; \
+	done

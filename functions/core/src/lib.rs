@@ -11,12 +11,38 @@ pub mod deliver;
 pub mod event;
 pub mod filter;
 pub mod redact;
+pub mod redrive;
 pub mod relay;
+pub mod secrets;
 pub mod text;
 
 pub use classify::{Classification, Severity, Stage, classify};
 pub use event::CanaryEvent;
 pub use relay::{Destination, Relay, serve};
+
+/// A function's life after configuration: serve Lambda invocations, or, run by hand as
+/// `<binary> redrive [--dry-run]`, redrive the dead-letter queue once and exit.
+pub async fn run<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => serve(relay).await,
+        Some("redrive") => {
+            let dry_run = args.iter().any(|arg| arg == "--dry-run");
+            let queue = relay.dead_letter_queue().ok_or("DEAD_LETTER_QUEUE_URL is not set")?;
+            let report = redrive::redrive(&relay, queue, dry_run).await?;
+            println!(
+                "{}: {} delivered, {} failed again (kept), {} left for other destinations or listed, {} unreadable (kept)",
+                D::KIND,
+                report.delivered,
+                report.failed,
+                report.left,
+                report.unreadable
+            );
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}: run without arguments, or `redrive [--dry-run]`").into()),
+    }
+}
 
 /// Logs as Lambda expects: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from
 /// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`. Call once, from `main`.

@@ -13,7 +13,7 @@ use crate::classify::{Classification, classify};
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
-use crate::deliver::{AttemptError, DeliveryFailure, with_retries};
+use crate::deliver::{AttemptError, Delivered, DeliveryFailure, with_retries};
 use crate::event::CanaryEvent;
 use crate::redact::Redactor;
 
@@ -67,6 +67,10 @@ impl<D: Destination> Relay<D> {
         &self.destination
     }
 
+    pub fn dead_letter_queue(&self) -> Option<&DeadLetterQueue> {
+        self.dead_letters.as_ref()
+    }
+
     /// Serves one request. Never fails: every way it can end is an [`Outcome`] with a status.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
@@ -102,15 +106,28 @@ impl<D: Destination> Relay<D> {
             let payload = serde_json::to_value(&payload).unwrap_or_default();
             return Outcome::DryRun { payload, stage, severity };
         }
-        let sent = with_retries(&self.settings.retry, deadline, |timeout| self.destination.send(&payload, timeout)).await;
+        let sent = self.send(&payload, deadline).await;
         match sent {
             Ok(delivered) => Outcome::Delivered { delivered, stage, severity },
             Err(failure) => {
-                let failure = DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure };
                 let dead_letter = self.park(raw, &failure).await;
                 Outcome::Failed { failure, dead_letter }
             }
         }
+    }
+
+    /// Renders and delivers without filtering or parking: for events already accepted once,
+    /// such as those redriven from the dead-letter queue.
+    pub async fn deliver(&self, event: &CanaryEvent, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
+        let classification = classify(event);
+        let payload = self.destination.render(event, &classification);
+        self.send(&payload, deadline).await
+    }
+
+    async fn send(&self, payload: &D::Payload, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
+        with_retries(&self.settings.retry, deadline, |timeout| self.destination.send(payload, timeout))
+            .await
+            .map_err(|failure| DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure })
     }
 
     async fn park(&self, raw: &[u8], failure: &DeliveryFailure) -> DeadLetter {

@@ -5,5 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     flagger_relay_core::init_tracing();
     let relay = flagger_relay_slack::relay_from_env(&ProcessEnv)
         .unwrap_or_else(|err| flagger_relay_core::exit_on_config_error("slack", &err));
-    flagger_relay_core::serve(relay).await
+    flagger_relay_core::run(relay).await
 }

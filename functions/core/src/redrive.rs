@@ -1,0 +1,134 @@
+//! Redrive: take parked events out of the dead-letter queue and deliver them again through
+//! the same code that failed the first time. A record is deleted only after its destination
+//! took it; what fails again goes back with its attempt count raised.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::Message;
+use tokio::time::Instant;
+
+use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
+use crate::event::CanaryEvent;
+use crate::relay::{Destination, Relay};
+
+/// What one redrive run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveReport {
+    /// Delivered and deleted from the queue.
+    pub delivered: u32,
+    /// Failed again; back in the queue with more attempts.
+    pub failed: u32,
+    /// For another destination, or listed only (dry run); left in the queue untouched.
+    pub left: u32,
+    /// Not a flagger-relay record; left in the queue for a person to look at.
+    pub unreadable: u32,
+}
+
+/// How long a received record stays hidden from other readers while this run works on it.
+const VISIBILITY: Duration = Duration::from_secs(300);
+/// Time each record's delivery may take, retries included.
+const DELIVERY_BUDGET: Duration = Duration::from_secs(20);
+
+/// Redrives every record for this relay's destination. With `dry_run`, lists them instead.
+pub async fn redrive<D: Destination>(
+    relay: &Relay<D>,
+    queue: &DeadLetterQueue,
+    dry_run: bool,
+) -> Result<RedriveReport, DeadLetterError> {
+    let messages = drain(queue).await?;
+    let mut report = RedriveReport::default();
+    let mut hand_back = Vec::new();
+    for message in messages {
+        let record = message.body().and_then(|body| serde_json::from_str::<DeadLetterRecord>(body).ok());
+        let event = record.as_ref().and_then(|r| CanaryEvent::from_slice(r.payload.as_bytes()).ok());
+        let (Some(record), Some(event)) = (record, event) else {
+            report.unreadable += 1;
+            hand_back.push(message);
+            continue;
+        };
+        if record.destination != D::KIND || dry_run {
+            if dry_run && record.destination == D::KIND {
+                println!(
+                    "would redrive {} ({} {}, {} attempts): {}",
+                    event.canary_ref(),
+                    record.failure_class,
+                    record.last_attempt,
+                    record.attempts,
+                    event.event_message().unwrap_or("(no message)")
+                );
+            }
+            report.left += 1;
+            hand_back.push(message);
+            continue;
+        }
+        match relay.deliver(&event, Instant::now() + DELIVERY_BUDGET).await {
+            Ok(_) => {
+                delete(queue, &message).await?;
+                report.delivered += 1;
+            }
+            Err(failure) => {
+                let again = record.failed_again(&failure);
+                queue.park(&again, Duration::from_secs(10)).await?;
+                delete(queue, &message).await?;
+                report.failed += 1;
+            }
+        }
+    }
+    for message in hand_back {
+        release(queue, &message).await?;
+    }
+    Ok(report)
+}
+
+/// Receives every visible record, hiding each for the length of the run so nothing is read
+/// twice and records parked again during the run are not picked up by it.
+async fn drain(queue: &DeadLetterQueue) -> Result<Vec<Message>, DeadLetterError> {
+    let client = queue.client().await;
+    let mut all = Vec::new();
+    loop {
+        let batch = client
+            .receive_message()
+            .queue_url(queue.queue_url())
+            .max_number_of_messages(10)
+            .visibility_timeout(VISIBILITY.as_secs() as i32)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|err| DeadLetterError(sdk_reason(&err)))?;
+        let messages = batch.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(all);
+        }
+        all.extend(messages);
+    }
+}
+
+async fn delete(queue: &DeadLetterQueue, message: &Message) -> Result<(), DeadLetterError> {
+    let Some(receipt) = message.receipt_handle() else { return Ok(()) };
+    queue
+        .client()
+        .await
+        .delete_message()
+        .queue_url(queue.queue_url())
+        .receipt_handle(receipt)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|err| DeadLetterError(sdk_reason(&err)))
+}
+
+/// Makes a record this run did not handle visible again at once.
+async fn release(queue: &DeadLetterQueue, message: &Message) -> Result<(), DeadLetterError> {
+    let Some(receipt) = message.receipt_handle() else { return Ok(()) };
+    queue
+        .client()
+        .await
+        .change_message_visibility()
+        .queue_url(queue.queue_url())
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|err| DeadLetterError(sdk_reason(&err)))
+}
