@@ -980,7 +980,7 @@ const HEADLINE_TARGET: usize = 80;
 /// And never exceed this many.
 const HEADLINE_MAX: usize = 120;
 /// Free text always gets at least this much room, even after a long hook or metric name.
-const MIN_ROOM: usize = 40;
+const MIN_ROOM: usize = 32;
 
 fn render(out: &mut String, format: Format, f: &Fields<'_>, message: &str) {
     use Format::*;
@@ -1165,22 +1165,23 @@ fn push_clipped(out: &mut String, text: &str, limit: usize, first_clause: bool) 
         out.push_str(text);
         return;
     }
-    if first_clause {
-        if let Some((head, _)) = text.split_once(": ") {
-            if !head.is_empty() && head.chars().count() < room {
-                out.push_str(head);
-                out.push('…');
-                return;
-            }
-        }
+    let first_link = text
+        .split_once(": ")
+        .map(|(head, _)| head)
+        .filter(|head| first_clause && !head.is_empty() && head.chars().count() < room);
+    if let Some(head) = first_link {
+        out.push_str(head);
+        out.push('…');
+        return;
     }
     let cut = text
         .char_indices()
         .nth(room - 1)
         .map_or(text.len(), |(at, _)| at);
     let head = &text[..cut];
+    let mid_word = !text[cut..].starts_with(' ');
     let head = match head.rfind(' ') {
-        Some(space) if space > cut / 2 => &head[..space],
+        Some(space) if mid_word && space > cut / 2 => &head[..space],
         _ => head,
     };
     out.push_str(head.trim_end());
@@ -1302,791 +1303,304 @@ mod tests {
     }
 
     /// One case per message format in Flagger's source, in the order of the Flagger notes,
-    /// with values as they arrive (after JSON decoding: real `<` and `>`).
+    /// with values as they arrive (after JSON decoding: real `<` and `>`). Kept as a table:
+    /// message, event type, stage, severity, details, headline.
+    #[rustfmt::skip]
     fn every_flagger_message() -> Vec<Case> {
         use HookType::*;
         use Severity::{Error, Info, Warning};
         use Stage::*;
-        let primary_rollout =
-            "waiting for rollout to finish: 1 old replicas are pending termination";
-        let canary_rollout = "waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are available";
         vec![
             // Initialization
-            case(
-                "all the metrics providers are available!",
-                N,
-                Stage::Info,
-                Info,
-                none(),
-                "metrics providers available",
-            ),
-            case(
-                "Error checking metric providers: prometheus not avaiable: Get \"http://prometheus.istio-system:9090/api/v1/status/flags\": dial tcp: lookup prometheus.istio-system: no such host",
-                W,
-                Stage::Info,
-                Warning,
-                Details {
-                    reason: s(
-                        "prometheus not avaiable: Get \"http://prometheus.istio-system:9090/api/v1/status/flags\": dial tcp: lookup prometheus.istio-system: no such host",
-                    ),
-                    ..none()
-                },
-                "error checking metric providers: prometheus not avaiable…",
-            ),
-            case(
-                "Initialization done! podinfo.test",
-                N,
-                Initialized,
-                Info,
-                on("podinfo.test"),
-                "initialized",
-            ),
-            case(
-                "skipping canary run as object is suspended",
-                N,
-                Stage::Info,
-                Info,
-                none(),
-                "suspended: canary run skipped",
-            ),
-            case(
-                "scaling down canary Deployment podinfo.test failed: deployments.apps \"podinfo\" not found",
-                W,
-                Stage::Info,
-                Warning,
-                Details {
-                    reason: s("deployments.apps \"podinfo\" not found"),
-                    ..on("podinfo.test")
-                },
-                "scaling down canary failed: deployments.apps \"podinfo\" not found",
-            ),
+            case("all the metrics providers are available!",
+                N, Stage::Info, Info, none(),
+                "metrics providers available"),
+            case("Error checking metric providers: prometheus not avaiable: Get \"http://prometheus.istio-system:9090/api/v1/status/flags\": dial tcp: lookup prometheus.istio-system: no such host",
+                W, Stage::Info, Warning,
+                Details { reason: s("prometheus not avaiable: Get \"http://prometheus.istio-system:9090/api/v1/status/flags\": dial tcp: lookup prometheus.istio-system: no such host"), ..none() },
+                "error checking metric providers: prometheus not avaiable…"),
+            case("Initialization done! podinfo.test",
+                N, Initialized, Info, on("podinfo.test"),
+                "initialized"),
+            case("skipping canary run as object is suspended",
+                N, Stage::Info, Info, none(),
+                "suspended: canary run skipped"),
+            case("scaling down canary Deployment podinfo.test failed: deployments.apps \"podinfo\" not found",
+                W, Stage::Info, Warning,
+                Details { reason: s("deployments.apps \"podinfo\" not found"), ..on("podinfo.test") },
+                "scaling down canary failed: deployments.apps \"podinfo\" not found"),
+
             // New revision and gates
-            case(
-                "Halt podinfo.gated advancement waiting for approval gate-rollout",
-                W,
-                WaitingApproval,
-                Warning,
-                Details {
-                    hook: s("gate-rollout"),
-                    hook_type: Some(ConfirmRollout),
-                    ..on("podinfo.gated")
-                },
-                "waiting for approval (gate-rollout)",
-            ),
-            case(
-                "Confirm-rollout check gate-rollout passed",
-                N,
-                CheckPassed,
-                Info,
-                Details {
-                    hook: s("gate-rollout"),
-                    hook_type: Some(ConfirmRollout),
-                    ..none()
-                },
-                "confirm-rollout check gate-rollout passed",
-            ),
-            case(
-                "New revision detected! Scaling up podinfo.test",
-                N,
-                NewRevision,
-                Info,
-                on("podinfo.test"),
-                "new revision detected",
-            ),
-            case(
-                "New revision detected! Restarting analysis for podinfo.dev",
-                N,
-                NewRevision,
-                Info,
-                on("podinfo.dev"),
-                "new revision detected: analysis restarted",
-            ),
+            case("Halt podinfo.gated advancement waiting for approval gate-rollout",
+                W, WaitingApproval, Warning,
+                Details { hook: s("gate-rollout"), hook_type: Some(ConfirmRollout), ..on("podinfo.gated") },
+                "waiting for approval (gate-rollout)"),
+            case("Confirm-rollout check gate-rollout passed",
+                N, CheckPassed, Info,
+                Details { hook: s("gate-rollout"), hook_type: Some(ConfirmRollout), ..none() },
+                "confirm-rollout check gate-rollout passed"),
+            case("New revision detected! Scaling up podinfo.test",
+                N, NewRevision, Info, on("podinfo.test"),
+                "new revision detected"),
+            case("New revision detected! Restarting analysis for podinfo.dev",
+                N, NewRevision, Info, on("podinfo.dev"),
+                "new revision detected: analysis restarted"),
+
             // Readiness
-            case(
-                "podinfo-primary.test not ready: waiting for rollout to finish: 1 old replicas are pending termination",
-                W,
-                Waiting,
-                Warning,
-                Details {
-                    reason: s(primary_rollout),
-                    ..on("podinfo-primary.test")
-                },
-                "primary not ready: waiting for rollout to finish…",
-            ),
-            case(
-                "canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are available",
-                W,
-                Waiting,
-                Warning,
-                Details {
-                    reason: s(canary_rollout),
-                    ..on("podinfo.test")
-                },
-                "not ready: waiting for rollout to finish…",
-            ),
-            case(
-                "primary daemonset node-agent-primary.kube-system not ready: waiting for rollout to finish: 1 out of 3 new pods have been updated",
-                W,
-                Waiting,
-                Warning,
-                Details {
-                    reason: s(
-                        "waiting for rollout to finish: 1 out of 3 new pods have been updated",
-                    ),
-                    ..on("node-agent-primary.kube-system")
-                },
-                "primary not ready: waiting for rollout to finish…",
-            ),
-            case(
-                "canary damonset node-agent.kube-system not ready with retryable true: waiting for rollout to finish: 0 of 3 updated pods are available",
-                W,
-                Waiting,
-                Warning,
-                Details {
-                    reason: s("waiting for rollout to finish: 0 of 3 updated pods are available"),
-                    ..on("node-agent.kube-system")
-                },
-                "not ready: waiting for rollout to finish: 0 of 3 updated pods are available",
-            ),
-            case(
-                "canary damonset node-agent.kube-system not ready with retryable false: exceeded its progress deadline",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    reason: s("exceeded its progress deadline"),
-                    ..on("node-agent.kube-system")
-                },
-                "halted: not ready: exceeded its progress deadline",
-            ),
-            case(
-                "Knative Revision podinfo-00002.test is not ready",
-                W,
-                Waiting,
-                Warning,
-                on("podinfo-00002.test"),
-                "Knative revision not ready",
-            ),
-            case(
-                "canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    reason: s("deployment \"frontend\" exceeded its progress deadline"),
-                    ..on("frontend.shop")
-                },
-                "halted: not ready: deployment \"frontend\" exceeded its progress deadline",
-            ),
+            case("podinfo-primary.test not ready: waiting for rollout to finish: 1 old replicas are pending termination",
+                W, Waiting, Warning,
+                Details { reason: s("waiting for rollout to finish: 1 old replicas are pending termination"), ..on("podinfo-primary.test") },
+                "primary not ready: waiting for rollout to finish…"),
+            case("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are available",
+                W, Waiting, Warning,
+                Details { reason: s("waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are available"), ..on("podinfo.test") },
+                "not ready: waiting for rollout to finish…"),
+            case("primary daemonset node-agent-primary.kube-system not ready: waiting for rollout to finish: 1 out of 3 new pods have been updated",
+                W, Waiting, Warning,
+                Details { reason: s("waiting for rollout to finish: 1 out of 3 new pods have been updated"), ..on("node-agent-primary.kube-system") },
+                "primary not ready: waiting for rollout to finish…"),
+            case("canary damonset node-agent.kube-system not ready with retryable true: waiting for rollout to finish: 0 of 3 updated pods are available",
+                W, Waiting, Warning,
+                Details { reason: s("waiting for rollout to finish: 0 of 3 updated pods are available"), ..on("node-agent.kube-system") },
+                "not ready: waiting for rollout to finish: 0 of 3 updated pods are available"),
+            case("canary damonset node-agent.kube-system not ready with retryable false: exceeded its progress deadline",
+                W, Halted, Warning,
+                Details { reason: s("exceeded its progress deadline"), ..on("node-agent.kube-system") },
+                "halted: not ready: exceeded its progress deadline"),
+            case("Knative Revision podinfo-00002.test is not ready",
+                W, Waiting, Warning, on("podinfo-00002.test"),
+                "Knative revision not ready"),
+            case("canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline",
+                W, Halted, Warning,
+                Details { reason: s("deployment \"frontend\" exceeded its progress deadline"), ..on("frontend.shop") },
+                "halted: not ready: deployment \"frontend\" exceeded its progress deadline"),
+
             // Analysis
-            case(
-                "Starting canary analysis for podinfo.test",
-                N,
-                AnalysisStarted,
-                Info,
-                on("podinfo.test"),
-                "analysis started",
-            ),
-            case(
-                "Pre-rollout check acceptance-test passed",
-                N,
-                CheckPassed,
-                Info,
+            case("Starting canary analysis for podinfo.test",
+                N, AnalysisStarted, Info, on("podinfo.test"),
+                "analysis started"),
+            case("Pre-rollout check acceptance-test passed",
+                N, CheckPassed, Info,
+                Details { hook: s("acceptance-test"), hook_type: Some(PreRollout), ..none() },
+                "pre-rollout check acceptance-test passed"),
+            case("Halt podinfo.test advancement pre-rollout check acceptance-test failed Forbidden",
+                W, Halted, Warning,
+                Details { hook: s("acceptance-test"), hook_type: Some(PreRollout), hook_error: s("Forbidden"), ..on("podinfo.test") },
+                "halted: pre-rollout check acceptance-test failed: Forbidden"),
+            case("Halt podinfo.test advancement external check load-test failed POST http://flagger-loadtester.test/ giving up after 1 attempt(s): unexpected HTTP status 500 Internal Server Error",
+                W, Halted, Warning,
                 Details {
-                    hook: s("acceptance-test"),
-                    hook_type: Some(PreRollout),
-                    ..none()
-                },
-                "pre-rollout check acceptance-test passed",
-            ),
-            case(
-                "Halt podinfo.test advancement pre-rollout check acceptance-test failed Forbidden",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    hook: s("acceptance-test"),
-                    hook_type: Some(PreRollout),
-                    hook_error: s("Forbidden"),
+                    hook: s("load-test"), hook_type: Some(Rollout),
+                    hook_error: s("POST http://flagger-loadtester.test/ giving up after 1 attempt(s): unexpected HTTP status 500 Internal Server Error"),
                     ..on("podinfo.test")
                 },
-                "halted: pre-rollout check acceptance-test failed: Forbidden",
-            ),
-            case(
-                "Halt podinfo.test advancement external check load-test failed POST http://flagger-loadtester.test/ giving up after 1 attempt(s): unexpected HTTP status 500 Internal Server Error",
-                W,
-                Halted,
-                Warning,
+                "halted: external check load-test failed: POST http://flagger-loadtester.test/…"),
+            case("Halt podinfo.test advancement success rate 69.17% < 99%",
+                W, Halted, Warning,
+                Details { metric: check("request-success-rate", (69.17, "69.17%"), Comparator::Below, (99.0, "99%"), Some(Unit::Percent)), ..on("podinfo.test") },
+                "halted: success rate 69.17% < 99%"),
+            case("Halt podinfo.test advancement success rate 100.00% > 99.5%",
+                W, Halted, Warning,
+                Details { metric: check("request-success-rate", (100.0, "100.00%"), Comparator::Above, (99.5, "99.5%"), Some(Unit::Percent)), ..on("podinfo.test") },
+                "halted: success rate 100.00% > 99.5%"),
+            case("Halt podinfo.test advancement request duration 1.515s > 500ms",
+                W, Halted, Warning,
+                Details { metric: check("request-duration", (1515.0, "1.515s"), Comparator::Above, (500.0, "500ms"), Some(Unit::Milliseconds)), ..on("podinfo.test") },
+                "halted: request duration 1.515s > 500ms"),
+            case("Halt podinfo.test advancement request duration 12.5ms < 50ms",
+                W, Halted, Warning,
+                Details { metric: check("request-duration", (12.5, "12.5ms"), Comparator::Below, (50.0, "50ms"), Some(Unit::Milliseconds)), ..on("podinfo.test") },
+                "halted: request duration 12.5ms < 50ms"),
+            case("Halt podinfo.test advancement error-rate 2.35 > 1",
+                W, Halted, Warning,
+                Details { metric: check("error-rate", (2.35, "2.35"), Comparator::Above, (1.0, "1"), None), ..on("podinfo.test") },
+                "halted: error-rate 2.35 > 1"),
+            case("Halt podinfo.test advancement cpu-usage 0.10 < 0.5",
+                W, Halted, Warning,
+                Details { metric: check("cpu-usage", (0.1, "0.10"), Comparator::Below, (0.5, "0.5"), None), ..on("podinfo.test") },
+                "halted: cpu-usage 0.10 < 0.5"),
+            case("Halt advancement no values found for istio metric request-success-rate probably podinfo.dev is not receiving traffic: no values found",
+                W, Halted, Warning,
                 Details {
-                    hook: s("load-test"),
-                    hook_type: Some(Rollout),
-                    hook_error: s(
-                        "POST http://flagger-loadtester.test/ giving up after 1 attempt(s): unexpected HTTP status 500 Internal Server Error",
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: external check load-test failed: POST http://flagger-loadtester.test/…",
-            ),
-            case(
-                "Halt podinfo.test advancement success rate 69.17% < 99%",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "request-success-rate",
-                        (69.17, "69.17%"),
-                        Comparator::Below,
-                        (99.0, "99%"),
-                        Some(Unit::Percent),
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: success rate 69.17% < 99%",
-            ),
-            case(
-                "Halt podinfo.test advancement success rate 100.00% > 99.5%",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "request-success-rate",
-                        (100.0, "100.00%"),
-                        Comparator::Above,
-                        (99.5, "99.5%"),
-                        Some(Unit::Percent),
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: success rate 100.00% > 99.5%",
-            ),
-            case(
-                "Halt podinfo.test advancement request duration 1.515s > 500ms",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "request-duration",
-                        (1515.0, "1.515s"),
-                        Comparator::Above,
-                        (500.0, "500ms"),
-                        Some(Unit::Milliseconds),
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: request duration 1.515s > 500ms",
-            ),
-            case(
-                "Halt podinfo.test advancement request duration 12.5ms < 50ms",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "request-duration",
-                        (12.5, "12.5ms"),
-                        Comparator::Below,
-                        (50.0, "50ms"),
-                        Some(Unit::Milliseconds),
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: request duration 12.5ms < 50ms",
-            ),
-            case(
-                "Halt podinfo.test advancement error-rate 2.35 > 1",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "error-rate",
-                        (2.35, "2.35"),
-                        Comparator::Above,
-                        (1.0, "1"),
-                        None,
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: error-rate 2.35 > 1",
-            ),
-            case(
-                "Halt podinfo.test advancement cpu-usage 0.10 < 0.5",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: check(
-                        "cpu-usage",
-                        (0.1, "0.10"),
-                        Comparator::Below,
-                        (0.5, "0.5"),
-                        None,
-                    ),
-                    ..on("podinfo.test")
-                },
-                "halted: cpu-usage 0.10 < 0.5",
-            ),
-            case(
-                "Halt advancement no values found for istio metric request-success-rate probably podinfo.dev is not receiving traffic: no values found",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: Some(Metric {
-                        name: s("request-success-rate"),
-                        provider: s("istio"),
-                        ..Metric::default()
-                    }),
+                    metric: Some(Metric { name: s("request-success-rate"), provider: s("istio"), ..Metric::default() }),
                     reason: s("no values found"),
                     ..on("podinfo.dev")
                 },
-                "halted: no values found for request-success-rate (no traffic?)",
-            ),
-            case(
-                "Halt advancement no values found for kubernetes:service metric request-duration probably podinfo.test is not receiving traffic",
-                W,
-                Halted,
-                Warning,
+                "halted: no values found for request-success-rate (no traffic?)"),
+            case("Halt advancement no values found for kubernetes:service metric request-duration probably podinfo.test is not receiving traffic",
+                W, Halted, Warning,
                 Details {
-                    metric: Some(Metric {
-                        name: s("request-duration"),
-                        provider: s("kubernetes:service"),
-                        ..Metric::default()
-                    }),
+                    metric: Some(Metric { name: s("request-duration"), provider: s("kubernetes:service"), ..Metric::default() }),
                     ..on("podinfo.test")
                 },
-                "halted: no values found for request-duration (no traffic?)",
-            ),
-            case(
-                "Halt advancement no values found for metric: error-rate",
-                W,
-                Halted,
-                Warning,
+                "halted: no values found for request-duration (no traffic?)"),
+            case("Halt advancement no values found for metric: error-rate",
+                W, Halted, Warning,
+                Details { metric: metric_named("error-rate"), ..none() },
+                "halted: no values found for error-rate"),
+            case("Halt advancement no values found for custom metric: latency-p99: no values found",
+                W, Halted, Warning,
+                Details { metric: metric_named("latency-p99"), reason: s("no values found"), ..none() },
+                "halted: no values found for latency-p99"),
+            case("Prometheus query failed: Post \"http://prometheus.istio-system:9090/api/v1/query\": dial tcp 10.96.0.12:9090: connect: connection refused",
+                W, Halted, Warning,
+                Details { reason: s("Post \"http://prometheus.istio-system:9090/api/v1/query\": dial tcp 10.96.0.12:9090: connect: connection refused"), ..none() },
+                "halted: Prometheus query failed: Post \"http://prometheus.istio-system:9090/api/…"),
+            case("Prometheus query failed for error-rate: bad_data: invalid parameter \"query\": 1:6: parse error: unexpected identifier",
+                W, Halted, Warning,
+                Details { metric: metric_named("error-rate"), reason: s("bad_data: invalid parameter \"query\": 1:6: parse error: unexpected identifier"), ..none() },
+                "halted: query for error-rate failed: bad_data…"),
+            case("Metric query failed for latency-p99: datadog API request failed: 403 Forbidden",
+                W, Halted, Warning,
+                Details { metric: metric_named("latency-p99"), reason: s("datadog API request failed: 403 Forbidden"), ..none() },
+                "halted: query for latency-p99 failed: datadog API request failed: 403 Forbidden"),
+            case("Metric template error-rate.test error: metrictemplate.flagger.app \"error-rate\" not found",
+                W, Halted, Warning,
                 Details {
-                    metric: metric_named("error-rate"),
-                    ..none()
-                },
-                "halted: no values found for error-rate",
-            ),
-            case(
-                "Halt advancement no values found for custom metric: latency-p99: no values found",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: metric_named("latency-p99"),
-                    reason: s("no values found"),
-                    ..none()
-                },
-                "halted: no values found for latency-p99",
-            ),
-            case(
-                "Prometheus query failed: Post \"http://prometheus.istio-system:9090/api/v1/query\": dial tcp 10.96.0.12:9090: connect: connection refused",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    reason: s(
-                        "Post \"http://prometheus.istio-system:9090/api/v1/query\": dial tcp 10.96.0.12:9090: connect: connection refused",
-                    ),
-                    ..none()
-                },
-                "halted: Prometheus query failed: Post \"http://prometheus.istio-system:9090/api/v…",
-            ),
-            case(
-                "Prometheus query failed for error-rate: bad_data: invalid parameter \"query\": 1:6: parse error: unexpected identifier",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: metric_named("error-rate"),
-                    reason: s(
-                        "bad_data: invalid parameter \"query\": 1:6: parse error: unexpected identifier",
-                    ),
-                    ..none()
-                },
-                "halted: query for error-rate failed: bad_data…",
-            ),
-            case(
-                "Metric query failed for latency-p99: datadog API request failed: 403 Forbidden",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: metric_named("latency-p99"),
-                    reason: s("datadog API request failed: 403 Forbidden"),
-                    ..none()
-                },
-                "halted: query for latency-p99 failed: datadog API request failed: 403 Forbidden",
-            ),
-            case(
-                "Metric template error-rate.test error: metrictemplate.flagger.app \"error-rate\" not found",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    metric: Some(Metric {
-                        template: s("error-rate.test"),
-                        ..Metric::default()
-                    }),
+                    metric: Some(Metric { template: s("error-rate.test"), ..Metric::default() }),
                     reason: s("metrictemplate.flagger.app \"error-rate\" not found"),
                     ..none()
                 },
-                "halted: metric template error-rate.test: metrictemplate.flagger.app \"error-rate\"…",
-            ),
-            case(
-                "Metric template latency.test secret datadog-creds error: secrets \"datadog-creds\" not found",
-                W,
-                Halted,
-                Warning,
+                "halted: metric template error-rate.test: metrictemplate.flagger.app…"),
+            case("Metric template latency.test secret datadog-creds error: secrets \"datadog-creds\" not found",
+                W, Halted, Warning,
                 Details {
-                    metric: Some(Metric {
-                        template: s("latency.test"),
-                        ..Metric::default()
-                    }),
+                    metric: Some(Metric { template: s("latency.test"), ..Metric::default() }),
                     reason: s("secret datadog-creds error: secrets \"datadog-creds\" not found"),
                     ..none()
                 },
-                "halted: metric template latency.test: secret datadog-creds error…",
-            ),
-            case(
-                "Metric template latency.test provider datadog error: datadog address is not set",
-                W,
-                Halted,
-                Warning,
+                "halted: metric template latency.test: secret datadog-creds error…"),
+            case("Metric template latency.test provider datadog error: datadog address is not set",
+                W, Halted, Warning,
                 Details {
-                    metric: Some(Metric {
-                        template: s("latency.test"),
-                        provider: s("datadog"),
-                        ..Metric::default()
-                    }),
+                    metric: Some(Metric { template: s("latency.test"), provider: s("datadog"), ..Metric::default() }),
                     reason: s("provider datadog error: datadog address is not set"),
                     ..none()
                 },
-                "halted: metric template latency.test: provider datadog error…",
-            ),
-            case(
-                "Metric template error-rate.test query render error: template: tmpl:1: function \"rate5m\" not defined",
-                W,
-                Halted,
-                Warning,
+                "halted: metric template latency.test: provider datadog error…"),
+            case("Metric template error-rate.test query render error: template: tmpl:1: function \"rate5m\" not defined",
+                W, Halted, Warning,
                 Details {
-                    metric: Some(Metric {
-                        template: s("error-rate.test"),
-                        ..Metric::default()
-                    }),
-                    reason: s(
-                        "query render error: template: tmpl:1: function \"rate5m\" not defined",
-                    ),
+                    metric: Some(Metric { template: s("error-rate.test"), ..Metric::default() }),
+                    reason: s("query render error: template: tmpl:1: function \"rate5m\" not defined"),
                     ..none()
                 },
-                "halted: metric template error-rate.test: query render error…",
-            ),
-            case(
-                "Error building Prometheus client for http://prometheus:9090 parse \"http://prometheus:9090\": invalid port",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    reason: s(
-                        "http://prometheus:9090 parse \"http://prometheus:9090\": invalid port",
-                    ),
-                    ..none()
-                },
-                "halted: error building Prometheus client",
-            ),
-            case(
-                "A/B testing is not supported when using the kubernetes provider",
-                W,
-                Stage::Info,
-                Warning,
-                none(),
-                "A/B testing is not supported when using the kubernetes provider",
-            ),
-            case(
-                "Progressive traffic is not supported when using the kubernetes provider",
-                W,
-                Stage::Info,
-                Warning,
-                none(),
-                "Progressive traffic is not supported when using the kubernetes provider",
-            ),
-            case(
-                "Setting canaryAnalysis.iterations: 10",
-                W,
-                Stage::Info,
-                Warning,
-                none(),
-                "Setting canaryAnalysis.iterations: 10",
-            ),
+                "halted: metric template error-rate.test: query render error…"),
+            case("Error building Prometheus client for http://prometheus:9090 parse \"http://prometheus:9090\": invalid port",
+                W, Halted, Warning,
+                Details { reason: s("http://prometheus:9090 parse \"http://prometheus:9090\": invalid port"), ..none() },
+                "halted: error building Prometheus client"),
+            case("A/B testing is not supported when using the kubernetes provider",
+                W, Stage::Info, Warning, none(),
+                "A/B testing is not supported when using the kubernetes provider"),
+            case("Progressive traffic is not supported when using the kubernetes provider",
+                W, Stage::Info, Warning, none(),
+                "Progressive traffic is not supported when using the kubernetes provider"),
+            case("Setting canaryAnalysis.iterations: 10",
+                W, Stage::Info, Warning, none(),
+                "Setting canaryAnalysis.iterations: 10"),
+
             // Traffic
-            case(
-                "Halt podinfo.gated advancement waiting for traffic increase approval gate-traffic",
-                W,
-                WaitingApproval,
-                Warning,
-                Details {
-                    hook: s("gate-traffic"),
-                    hook_type: Some(ConfirmTrafficIncrease),
-                    ..on("podinfo.gated")
-                },
-                "waiting for traffic increase approval (gate-traffic)",
-            ),
-            case(
-                "Confirm-traffic-increase check gate-traffic passed",
-                N,
-                CheckPassed,
-                Info,
-                Details {
-                    hook: s("gate-traffic"),
-                    hook_type: Some(ConfirmTrafficIncrease),
-                    ..none()
-                },
-                "confirm-traffic-increase check gate-traffic passed",
-            ),
-            case(
-                "Advance podinfo.test canary weight 30",
-                N,
-                Progress,
-                Info,
-                Details {
-                    canary_weight: Some(30),
-                    ..on("podinfo.test")
-                },
-                "canary weight 30%",
-            ),
-            case(
-                "Advance podinfo.mirror canary weight 0",
-                N,
-                Progress,
-                Info,
-                Details {
-                    canary_weight: Some(0),
-                    ..on("podinfo.mirror")
-                },
-                "canary weight 0% (mirroring)",
-            ),
-            case(
-                "Advance checkout.shop canary iteration 2/10",
-                N,
-                Progress,
-                Info,
-                Details {
-                    iteration: Some(Iteration {
-                        current: 2,
-                        total: 10,
-                    }),
-                    ..on("checkout.shop")
-                },
-                "iteration 2/10",
-            ),
-            case(
-                "Routing all traffic to canary",
-                N,
-                Progress,
-                Info,
-                none(),
-                "routing all traffic to canary",
-            ),
-            case(
-                "Stop traffic mirroring and route all traffic to canary",
-                N,
-                Progress,
-                Info,
-                none(),
-                "mirroring stopped, routing all traffic to canary",
-            ),
+            case("Halt podinfo.gated advancement waiting for traffic increase approval gate-traffic",
+                W, WaitingApproval, Warning,
+                Details { hook: s("gate-traffic"), hook_type: Some(ConfirmTrafficIncrease), ..on("podinfo.gated") },
+                "waiting for traffic increase approval (gate-traffic)"),
+            case("Confirm-traffic-increase check gate-traffic passed",
+                N, CheckPassed, Info,
+                Details { hook: s("gate-traffic"), hook_type: Some(ConfirmTrafficIncrease), ..none() },
+                "confirm-traffic-increase check gate-traffic passed"),
+            case("Advance podinfo.test canary weight 30",
+                N, Progress, Info,
+                Details { canary_weight: Some(30), ..on("podinfo.test") },
+                "canary weight 30%"),
+            case("Advance podinfo.mirror canary weight 0",
+                N, Progress, Info,
+                Details { canary_weight: Some(0), ..on("podinfo.mirror") },
+                "canary weight 0% (mirroring)"),
+            case("Advance checkout.shop canary iteration 2/10",
+                N, Progress, Info,
+                Details { iteration: Some(Iteration { current: 2, total: 10 }), ..on("checkout.shop") },
+                "iteration 2/10"),
+            case("Routing all traffic to canary",
+                N, Progress, Info, none(),
+                "routing all traffic to canary"),
+            case("Stop traffic mirroring and route all traffic to canary",
+                N, Progress, Info, none(),
+                "mirroring stopped, routing all traffic to canary"),
+
             // Promotion
-            case(
-                "Halt podinfo.gated advancement waiting for promotion approval gate-promotion",
-                W,
-                WaitingApproval,
-                Warning,
+            case("Halt podinfo.gated advancement waiting for promotion approval gate-promotion",
+                W, WaitingApproval, Warning,
+                Details { hook: s("gate-promotion"), hook_type: Some(ConfirmPromotion), ..on("podinfo.gated") },
+                "waiting for promotion approval (gate-promotion)"),
+            case("Confirm-promotion check gate-promotion passed",
+                N, CheckPassed, Info,
+                Details { hook: s("gate-promotion"), hook_type: Some(ConfirmPromotion), ..none() },
+                "confirm-promotion check gate-promotion passed"),
+            case("Copying podinfo.test template spec to podinfo-primary.test",
+                N, Promoting, Info, on("podinfo-primary.test"),
+                "promoting: copying template spec to podinfo-primary.test"),
+            case("Routing all traffic to primary",
+                N, Promoting, Info, none(),
+                "routing all traffic to primary"),
+            case("Advance podinfo.mirror primary weight 50",
+                N, Promoting, Info,
+                Details { primary_weight: Some(50), ..on("podinfo.mirror") },
+                "primary weight 50%"),
+            case("Promotion of podinfo.test failed, primary not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available",
+                W, Failed, Error,
+                Details { reason: s("waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available"), ..on("podinfo.test") },
+                "promotion failed, primary not ready: waiting for rollout to finish…"),
+            case("Post-rollout check slack-summary passed",
+                N, CheckPassed, Info,
+                Details { hook: s("slack-summary"), hook_type: Some(PostRollout), ..none() },
+                "post-rollout check slack-summary passed"),
+            case("Post-rollout hook slack-summary failed Post \"http://notifier.test/\": context deadline exceeded",
+                W, Halted, Warning,
                 Details {
-                    hook: s("gate-promotion"),
-                    hook_type: Some(ConfirmPromotion),
-                    ..on("podinfo.gated")
-                },
-                "waiting for promotion approval (gate-promotion)",
-            ),
-            case(
-                "Confirm-promotion check gate-promotion passed",
-                N,
-                CheckPassed,
-                Info,
-                Details {
-                    hook: s("gate-promotion"),
-                    hook_type: Some(ConfirmPromotion),
-                    ..none()
-                },
-                "confirm-promotion check gate-promotion passed",
-            ),
-            case(
-                "Copying podinfo.test template spec to podinfo-primary.test",
-                N,
-                Promoting,
-                Info,
-                on("podinfo-primary.test"),
-                "promoting: copying template spec to podinfo-primary.test",
-            ),
-            case(
-                "Routing all traffic to primary",
-                N,
-                Promoting,
-                Info,
-                none(),
-                "routing all traffic to primary",
-            ),
-            case(
-                "Advance podinfo.mirror primary weight 50",
-                N,
-                Promoting,
-                Info,
-                Details {
-                    primary_weight: Some(50),
-                    ..on("podinfo.mirror")
-                },
-                "primary weight 50%",
-            ),
-            case(
-                "Promotion of podinfo.test failed, primary not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available",
-                W,
-                Failed,
-                Error,
-                Details {
-                    reason: s(
-                        "waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available",
-                    ),
-                    ..on("podinfo.test")
-                },
-                "promotion failed, primary not ready: waiting for rollout to finish…",
-            ),
-            case(
-                "Post-rollout check slack-summary passed",
-                N,
-                CheckPassed,
-                Info,
-                Details {
-                    hook: s("slack-summary"),
-                    hook_type: Some(PostRollout),
-                    ..none()
-                },
-                "post-rollout check slack-summary passed",
-            ),
-            case(
-                "Post-rollout hook slack-summary failed Post \"http://notifier.test/\": context deadline exceeded",
-                W,
-                Halted,
-                Warning,
-                Details {
-                    hook: s("slack-summary"),
-                    hook_type: Some(PostRollout),
+                    hook: s("slack-summary"), hook_type: Some(PostRollout),
                     hook_error: s("Post \"http://notifier.test/\": context deadline exceeded"),
                     ..none()
                 },
-                "post-rollout hook slack-summary failed: Post \"http://notifier.test/\"…",
-            ),
-            case(
-                "Promotion completed! Scaling down podinfo.test",
-                N,
-                Succeeded,
-                Info,
-                on("podinfo.test"),
-                "promoted",
-            ),
-            case(
-                "Promotion completed! Canary analysis was skipped for worker.batch",
-                N,
-                Succeeded,
-                Info,
-                on("worker.batch"),
-                "promoted (analysis skipped)",
-            ),
+                "post-rollout hook slack-summary failed: Post \"http://notifier.test/\"…"),
+            case("Promotion completed! Scaling down podinfo.test",
+                N, Succeeded, Info, on("podinfo.test"),
+                "promoted"),
+            case("Promotion completed! Canary analysis was skipped for worker.batch",
+                N, Succeeded, Info, on("worker.batch"),
+                "promoted (analysis skipped)"),
+
             // Rollback
-            case(
-                "Rollback hook manual-rollback not signaling a rollback",
-                N,
-                CheckPassed,
-                Info,
-                Details {
-                    hook: s("manual-rollback"),
-                    hook_type: Some(Rollback),
-                    ..none()
-                },
-                "rollback hook manual-rollback not signaling a rollback",
-            ),
-            case(
-                "Rollback check manual-rollback passed",
-                W,
-                RollingBack,
-                Error,
-                Details {
-                    hook: s("manual-rollback"),
-                    hook_type: Some(Rollback),
-                    ..none()
-                },
-                "rollback check manual-rollback passed",
-            ),
-            case(
-                "Rolling back api.prod manual webhook invoked",
-                W,
-                RollingBack,
-                Error,
-                on("api.prod"),
-                "rolled back: manual webhook invoked",
-            ),
-            case(
-                "Rolling back podinfo.test failed checks threshold reached 5",
-                W,
-                RollingBack,
-                Error,
-                Details {
-                    failed_checks_threshold: Some(5),
-                    ..on("podinfo.test")
-                },
-                "rolled back: failed checks threshold 5 reached",
-            ),
-            case(
-                "Rolling back frontend.shop progress deadline exceeded canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline",
-                W,
-                RollingBack,
-                Error,
-                Details {
-                    reason: s(
-                        "canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline",
-                    ),
-                    ..on("frontend.shop")
-                },
-                "rolled back: progress deadline exceeded",
-            ),
-            case(
-                "Canary failed! Scaling down podinfo.test",
-                W,
-                Failed,
-                Error,
-                on("podinfo.test"),
-                "canary failed",
-            ),
-            // Deletion (revertOnDeletion)
-            case(
-                "Terminating canary worker.batch",
-                N,
-                Terminating,
-                Info,
-                on("worker.batch"),
-                "terminating canary",
-            ),
-            case(
-                "Terminated canary worker.batch",
-                N,
-                Terminating,
-                Info,
-                on("worker.batch"),
-                "canary terminated",
-            ),
+            case("Rollback hook manual-rollback not signaling a rollback",
+                N, CheckPassed, Info,
+                Details { hook: s("manual-rollback"), hook_type: Some(Rollback), ..none() },
+                "rollback hook manual-rollback not signaling a rollback"),
+            case("Rollback check manual-rollback passed",
+                W, RollingBack, Error,
+                Details { hook: s("manual-rollback"), hook_type: Some(Rollback), ..none() },
+                "rollback check manual-rollback passed"),
+            case("Rolling back api.prod manual webhook invoked",
+                W, RollingBack, Error, on("api.prod"),
+                "rolled back: manual webhook invoked"),
+            case("Rolling back podinfo.test failed checks threshold reached 5",
+                W, RollingBack, Error,
+                Details { failed_checks_threshold: Some(5), ..on("podinfo.test") },
+                "rolled back: failed checks threshold 5 reached"),
+            case("Rolling back frontend.shop progress deadline exceeded canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline",
+                W, RollingBack, Error,
+                Details { reason: s("canary deployment frontend.shop not ready: deployment \"frontend\" exceeded its progress deadline"), ..on("frontend.shop") },
+                "rolled back: progress deadline exceeded"),
+            case("Canary failed! Scaling down podinfo.test",
+                W, Failed, Error, on("podinfo.test"),
+                "canary failed"),
+
+            // Deletion (revertOnDeletion: true)
+            case("Terminating canary worker.batch",
+                N, Terminating, Info, on("worker.batch"),
+                "terminating canary"),
+            case("Terminated canary worker.batch",
+                N, Terminating, Info, on("worker.batch"),
+                "canary terminated"),
         ]
     }
 
@@ -2230,6 +1744,9 @@ mod tests {
             assert!(classification.details.is_empty(), "{message}");
             assert_eq!(classification.headline(&event), message);
         }
+        let empty = event("", W);
+        assert_eq!(classify(&empty).stage, Stage::Unknown);
+        assert_eq!(classify(&empty).headline(&empty), "(empty event message)");
     }
 
     #[test]
@@ -2588,36 +2105,5 @@ mod tests {
             }
         }
         bodies
-    }
-
-    /// The hot-path budget is 5 µs for parse + classify + headline. Timing is meaningless on a
-    /// shared CI runner and in debug builds, so this runs on request:
-    /// `cargo test -p flagger-relay-core --release classify -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing; run on request with --release -- --ignored"]
-    fn parse_classify_and_headline_fit_the_hot_path_budget() {
-        let bodies: Vec<String> = every_flagger_message()
-            .iter()
-            .map(|c| serde_json::to_string(&event(c.message, c.warning)).unwrap())
-            .collect();
-        let rounds = 2_000;
-        let started = std::time::Instant::now();
-        let mut total = 0usize;
-        for _ in 0..rounds {
-            for body in &bodies {
-                let event = CanaryEvent::from_slice(body.as_bytes()).unwrap();
-                let classification = classify(&event);
-                total += classification.headline(&event).len();
-            }
-        }
-        let per_event = started.elapsed() / (rounds * bodies.len()) as u32;
-        println!(
-            "parse + classify + headline: {per_event:?} per event ({total} bytes of headlines)"
-        );
-        let budget = if cfg!(debug_assertions) { 50 } else { 5 };
-        assert!(
-            per_event < std::time::Duration::from_micros(budget),
-            "{per_event:?}"
-        );
     }
 }

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod dead_letter;
 pub mod deliver;
 pub mod event;
+pub mod facts;
 pub mod filter;
 pub mod redact;
 pub mod redrive;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::truncate;
 use flagger_relay_core::{CanaryEvent, Classification, Severity};
 
@@ -12,6 +13,9 @@ const HEADER_LIMIT: usize = 150;
 const SECTION_LIMIT: usize = 3000;
 const CONTEXT_LIMIT: usize = 2000;
 const TEXT_LIMIT: usize = 3000;
+/// A section holds at most 10 fields of at most 2,000 characters each.
+const FIELDS_LIMIT: usize = 10;
+const FIELD_LIMIT: usize = 2000;
 
 /// Optional overrides of the webhook's own defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,7 +48,12 @@ pub struct Attachment {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
     Header { text: Text },
-    Section { text: Text },
+    Section {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<Text>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<Text>,
+    },
     Context { elements: Vec<Text> },
 }
 
@@ -92,7 +101,18 @@ pub fn message(event: &CanaryEvent, classification: &Classification, overrides: 
         Some(message) => format!(">{}", escape(message).replace('\n', "\n>")),
         None => "_Webhook notice without an event message (a gating-hook payload)._".to_owned(),
     };
-    blocks.push(Block::Section { text: mrkdwn(truncate(&body, SECTION_LIMIT).into_owned()) });
+    blocks.push(Block::Section { text: Some(mrkdwn(truncate(&body, SECTION_LIMIT).into_owned())), fields: Vec::new() });
+    let fields: Vec<Text> = highlights(classification.stage, &classification.details)
+        .into_iter()
+        .take(FIELDS_LIMIT)
+        .map(|fact| {
+            let field = format!("*{}*\n{}", fact.label, escape(&fact.value));
+            mrkdwn(truncate(&field, FIELD_LIMIT).into_owned())
+        })
+        .collect();
+    if !fields.is_empty() {
+        blocks.push(Block::Section { text: None, fields });
+    }
     blocks.push(Block::Context { elements: context(event, classification) });
     SlackMessage {
         text: truncate(&escape(&title), TEXT_LIMIT).into_owned(),
@@ -147,13 +167,32 @@ mod tests {
         serde_json::to_string(message).unwrap()
     }
 
+    /// Every text Slack parses for mentions and links (top-level `text`, mrkdwn objects).
+    fn parsed_texts(message: &SlackMessage) -> Vec<String> {
+        let mut texts = vec![message.text.clone()];
+        for block in &message.attachments[0].blocks {
+            let objects: Vec<&Text> = match block {
+                Block::Header { text } => vec![text],
+                Block::Section { text, fields } => text.iter().chain(fields).collect(),
+                Block::Context { elements } => elements.iter().collect(),
+            };
+            texts.extend(objects.into_iter().filter_map(|text| match text {
+                Text::Mrkdwn { text } => Some(text.clone()),
+                Text::PlainText { .. } => None,
+            }));
+        }
+        texts
+    }
+
     #[test]
     fn escapes_mentions_and_links_from_event_text() {
         let e = event("deploy <!channel> see <https://evil.example|click> & run");
         let rendered = message(&e, &classify(&e), &Overrides::default());
-        let text = all_text(&rendered);
-        assert!(!text.contains("<!channel>") && !text.contains("<https://evil") && !text.contains("<!here>"));
-        assert!(text.contains("&lt;!channel&gt;"));
+        for text in parsed_texts(&rendered) {
+            assert!(!text.contains('<'), "a mention or link needs '<': {text}");
+        }
+        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!channel&gt;"));
+        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!here&gt;"));
     }
 
     #[test]
@@ -164,7 +203,10 @@ mod tests {
         for block in blocks {
             let (limit, texts) = match block {
                 Block::Header { text } => (HEADER_LIMIT, vec![text]),
-                Block::Section { text } => (SECTION_LIMIT, vec![text]),
+                Block::Section { text, fields } => {
+                    assert!(fields.len() <= FIELDS_LIMIT);
+                    (SECTION_LIMIT, text.iter().chain(fields).collect())
+                }
                 Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
             };
             for text in texts {
