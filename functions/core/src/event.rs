@@ -83,6 +83,10 @@ pub enum EventError {
     Missing(&'static str),
     #[error("field `metadata.timestamp` is not a number of milliseconds: {0:?}")]
     Timestamp(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("request body is neither a Flagger event (no `name`) nor an Alertmanager notification (no `alerts`)")]
+    UnknownShape,
 }
 
 impl CanaryEvent {
@@ -102,7 +106,7 @@ impl CanaryEvent {
         }
         let wire: Wire = {
             let mut de = serde_json::Deserializer::from_str(text);
-            let wire = serde_path_to_error::deserialize(&mut de).map_err(wire_error)?;
+            let wire = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
             de.end().map_err(|e| EventError::NotJson(e.to_string()))?;
             wire
         };
@@ -119,7 +123,8 @@ impl CanaryEvent {
     }
 }
 
-fn wire_error(err: serde_path_to_error::Error<serde_json::Error>) -> EventError {
+/// A serde error, with the path of the field it is about.
+pub(crate) fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> EventError {
     let path = err.path().to_string();
     let inner = err.into_inner();
     match inner.classify() {
@@ -127,7 +132,8 @@ fn wire_error(err: serde_path_to_error::Error<serde_json::Error>) -> EventError 
             field: path,
             problem: strip_position(&inner),
         },
-        serde_json::error::Category::Data => EventError::NotAnObject,
+        serde_json::error::Category::Data if inner.to_string().starts_with("invalid type") => EventError::NotAnObject,
+        serde_json::error::Category::Data => EventError::Invalid(strip_position(&inner)),
         _ => EventError::NotJson(inner.to_string()),
     }
 }

@@ -3,6 +3,7 @@
 //! Destinations (Slack, Teams, SNS) live in their own crates and plug in through
 //! [`relay::Destination`].
 
+pub mod alertmanager;
 pub mod classify;
 pub mod config;
 pub mod contract;
@@ -11,6 +12,7 @@ pub mod deliver;
 pub mod event;
 pub mod facts;
 pub mod filter;
+pub mod notification;
 pub mod redact;
 pub mod redrive;
 pub mod relay;
@@ -19,6 +21,7 @@ pub mod text;
 
 pub use classify::{Classification, Severity, Stage, classify};
 pub use event::CanaryEvent;
+pub use notification::Notification;
 pub use relay::{Destination, Relay, serve};
 
 /// A function's life after configuration: serve Lambda invocations, or, run by hand as

@@ -1,0 +1,224 @@
+//! What arrives at a function: a Flagger event or an Alertmanager notification. The shape of
+//! the body decides which; everything after parsing works on this one type.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::alertmanager::{AlertGroup, AlertStatus, CANARY_ROLLBACK};
+use crate::classify::{Classification, Details, Severity, Stage, classify};
+use crate::event::{CanaryEvent, EventError};
+use crate::text::truncate;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// Flagger's event webhook payload.
+    Canary(CanaryEvent),
+    /// An Alertmanager `webhook_configs` notification (one alert group).
+    Alerts(AlertGroup),
+}
+
+/// Which top-level keys are present; read before committing to one shape.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(default)]
+    alerts: Option<IgnoredAny>,
+    #[serde(default)]
+    name: Option<IgnoredAny>,
+    #[serde(default)]
+    namespace: Option<IgnoredAny>,
+    #[serde(default)]
+    metadata: Option<IgnoredAny>,
+}
+
+impl Notification {
+    /// Parses a request body as whichever payload it is. Errors name the problem in the terms
+    /// of the payload the body looks like.
+    pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
+        let shape = std::str::from_utf8(body)
+            .ok()
+            .filter(|text| text.trim_start().starts_with('{'))
+            .and_then(|text| serde_json::from_str::<Shape>(text).ok());
+        match shape {
+            Some(shape) if shape.alerts.is_some() => AlertGroup::from_slice(body).map(Notification::Alerts),
+            Some(Shape { name: None, namespace: None, metadata: None, .. }) => Err(EventError::UnknownShape),
+            _ => CanaryEvent::from_slice(body).map(Notification::Canary),
+        }
+    }
+
+    pub fn classify(&self) -> Classification {
+        match self {
+            Notification::Canary(event) => classify(event),
+            Notification::Alerts(group) => classify_alerts(group),
+        }
+    }
+
+    /// What happened, in words, without the subject's name.
+    pub fn headline(&self, classification: &Classification) -> String {
+        match self {
+            Notification::Canary(event) => classification.headline(event),
+            Notification::Alerts(group) => alerts_headline(group),
+        }
+    }
+
+    /// Who it is about, as people write it: `podinfo.test` for a canary (Flagger's own form),
+    /// the canary or else the alert name for an alert group.
+    pub fn subject(&self) -> String {
+        match self {
+            Notification::Canary(event) => format!("{}.{}", event.name, event.namespace),
+            Notification::Alerts(group) => match group.canary() {
+                Some((name, namespace)) => format!("{name}.{namespace}"),
+                None => group.alertname().unwrap_or("alertmanager").to_owned(),
+            },
+        }
+    }
+
+    /// `namespace/name` for logs, when there is a canary.
+    pub fn canary_ref(&self) -> Option<String> {
+        match self {
+            Notification::Canary(event) => Some(event.canary_ref()),
+            Notification::Alerts(group) => group.canary().map(|(name, namespace)| format!("{namespace}/{name}")),
+        }
+    }
+
+    pub fn phase(&self) -> &str {
+        match self {
+            Notification::Canary(event) => event.phase.as_str(),
+            Notification::Alerts(group) => group.status.as_str(),
+        }
+    }
+
+    /// `flagger` or `alertmanager`: lets SNS filter policies tell them apart.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Notification::Canary(_) => "flagger",
+            Notification::Alerts(_) => "alertmanager",
+        }
+    }
+}
+
+impl AlertGroup {
+    pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
+        let text = std::str::from_utf8(body).map_err(|_| EventError::NotUtf8)?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let group: AlertGroup = serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
+        de.end().map_err(|e| EventError::NotJson(e.to_string()))?;
+        if group.version != "4" {
+            return Err(EventError::Field {
+                field: "version".into(),
+                problem: format!("Alertmanager webhook version {:?} is not supported (expected \"4\")", group.version),
+            });
+        }
+        Ok(group)
+    }
+}
+
+/// `canary_rollback` firing is a failed canary; a resolved group is information; any other
+/// alert takes its `severity` label (`critical` → error, `warning` → warning).
+pub fn classify_alerts(group: &AlertGroup) -> Classification {
+    let firing = group.status == AlertStatus::Firing;
+    let (stage, severity) = if !firing {
+        (Stage::Info, Severity::Info)
+    } else if group.alertname() == Some(CANARY_ROLLBACK) {
+        (Stage::Failed, Severity::Error)
+    } else {
+        let label = group
+            .common_labels
+            .get("severity")
+            .or_else(|| group.alerts.first().and_then(|alert| alert.labels.get("severity")));
+        let severity = match label.map(String::as_str) {
+            Some("critical") => Severity::Error,
+            Some("warning") => Severity::Warning,
+            _ => Severity::Info,
+        };
+        (Stage::Info, severity)
+    };
+    let details = Details {
+        target: group.canary().map(|(name, namespace)| format!("{name}.{namespace}")),
+        ..Details::default()
+    };
+    Classification { stage, severity, details }
+}
+
+fn alerts_headline(group: &AlertGroup) -> String {
+    let firing = group.firing().count();
+    let resolved = group.resolved().count();
+    let name = group.alertname().unwrap_or("alerts");
+    let counts = match (firing, resolved) {
+        (0, _) => "resolved".to_owned(),
+        (_, 0) => "firing".to_owned(),
+        (f, r) => format!("{f} firing, {r} resolved"),
+    };
+    let headline = match group.summary() {
+        Some(summary) => format!("{name} {counts}: {summary}"),
+        None => format!("{name} {counts}"),
+    };
+    truncate(&headline, 120).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/../../events/alertmanager/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+    }
+
+    fn alerts(name: &str) -> (Notification, Classification) {
+        let notification = Notification::from_slice(&fixture(name)).unwrap();
+        assert!(matches!(notification, Notification::Alerts(_)), "{name} parsed as {notification:?}");
+        let classification = notification.classify();
+        (notification, classification)
+    }
+
+    #[test]
+    fn tells_flagger_events_from_alertmanager_notifications_by_shape() {
+        let flagger = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1"}}"#;
+        assert!(matches!(Notification::from_slice(flagger), Ok(Notification::Canary(_))));
+        assert!(matches!(Notification::from_slice(&fixture("canary-rollback-firing")), Ok(Notification::Alerts(_))));
+    }
+
+    #[test]
+    fn canary_rollback_firing_is_a_failed_canary() {
+        let (notification, c) = alerts("canary-rollback-firing");
+        assert_eq!((c.stage, c.severity), (Stage::Failed, Severity::Error));
+        assert_eq!(notification.subject(), "podinfo.test");
+        assert_eq!(notification.headline(&c), "canary_rollback firing: Canary failed");
+        assert_eq!(notification.source(), "alertmanager");
+    }
+
+    #[test]
+    fn a_resolved_group_is_information() {
+        let (_, c) = alerts("canary-rollback-resolved");
+        assert_eq!((c.stage, c.severity), (Stage::Info, Severity::Info));
+    }
+
+    #[test]
+    fn other_alerts_take_their_severity_label() {
+        let (notification, c) = alerts("high-error-rate-no-canary");
+        assert_eq!((c.stage, c.severity), (Stage::Info, Severity::Error));
+        assert_eq!(notification.subject(), "HighErrorRate");
+        assert_eq!(notification.canary_ref(), None);
+    }
+
+    #[test]
+    fn counts_firing_and_resolved_alerts_of_a_group() {
+        let (notification, c) = alerts("canary-rollback-group");
+        assert_eq!(notification.headline(&c), "canary_rollback 2 firing, 1 resolved: Canary failed");
+    }
+
+    #[test]
+    fn refuses_bad_alertmanager_payloads_naming_the_problem() {
+        let cases: &[(&[u8], &str)] = &[
+            (br#"{"version":"4","groupKey":"k","status":"firing","alerts":{}}"#, "field `alerts`: invalid type: map"),
+            (br#"{"version":"4","groupKey":"k","status":"burning","alerts":[]}"#, "field `status`: unknown variant `burning`"),
+            (br#"{"version":"3","groupKey":"k","status":"firing","alerts":[]}"#, "field `version`: Alertmanager webhook version \"3\""),
+            (br#"{"version":"4","status":"firing","alerts":[]}"#, "missing field `groupKey`"),
+            (br#"{"hello":"world"}"#, "neither a Flagger event"),
+        ];
+        for (body, expected) in cases {
+            let err = Notification::from_slice(body).unwrap_err().to_string();
+            assert!(err.contains(expected), "{}: got {err:?}", String::from_utf8_lossy(body));
+        }
+    }
+}
