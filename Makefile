@@ -52,6 +52,7 @@ unit:
 validate-payloads:
 	$(VALIDATE) slack < target/payloads/slack.jsonl
 	@if [ -s target/payloads/teams.jsonl ]; then $(VALIDATE) teams < target/payloads/teams.jsonl; \
+	    $(VALIDATE) teams < target/payloads/teams-limits.jsonl; \
 	  else echo "no Teams payloads were produced" >&2; exit 1; fi
 
 template:

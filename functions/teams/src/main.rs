@@ -1,1 +1,9 @@
-fn main() {}
+use flagger_relay_core::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    flagger_relay_core::init_tracing();
+    let relay = flagger_relay_teams::relay_from_env(&ProcessEnv)
+        .unwrap_or_else(|err| flagger_relay_core::exit_on_config_error("teams", &err));
+    flagger_relay_core::run(relay).await
+}

@@ -13,31 +13,37 @@ use std::io;
 
 use serde::Serialize;
 
+use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::truncate;
 use flagger_relay_core::{CanaryEvent, Classification, Severity};
 
 pub use adaptive::{
-    AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TeamsProperties, TextBlock, WorkflowsAttachment,
-    WorkflowsMessage, escape_markdown,
+    AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TeamsProperties,
+    TextBlock, WorkflowsAttachment, WorkflowsMessage, escape_markdown,
 };
-pub use message_card::{MessageCard, MessageCardFact, MessageCardSection, escape_html, theme_color};
+pub use message_card::{
+    MessageCard, MessageCardFact, MessageCardSection, escape_html, theme_color,
+};
 
 /// Teams refuses messages over 28 KB. Microsoft's own validator checks the serialized JSON with
 /// `Buffer.byteLength(json) <= 28000`, so that is the bound, in bytes of compact JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 28_000;
 
 /// Title length, in characters, before escaping: a card title is one glance, not the message.
-pub const TITLE_LIMIT: usize = 200;
+const TITLE_LIMIT: usize = 200;
 /// Longest value shown for the canary's own facts: the longest a Kubernetes name may be.
-pub const NAME_LIMIT: usize = 253;
-/// User metadata (a canary-level hook's `metadata`) is free-form: at most this many keys are
-/// shown, each key and value cut to these lengths, and all of them together to
-/// `USER_METADATA_CHARS` characters. With every character escaped to its widest JSON form
-/// (6 bytes), the card without the event message still stays far below `MAX_PAYLOAD_BYTES`.
-pub const USER_KEYS_LIMIT: usize = 20;
-pub const USER_KEY_LIMIT: usize = 64;
-pub const USER_VALUE_LIMIT: usize = 500;
-pub const USER_METADATA_CHARS: usize = 2_000;
+const NAME_LIMIT: usize = 253;
+/// What the message carries (the weight, the failing metric, the gate; the same highlights as
+/// Slack shows) and the user's metadata (a canary-level hook's free-form `metadata`) share one
+/// budget of `FACTS_CHARS` characters, highlights first. Each highlight is cut to
+/// `HIGHLIGHT_LIMIT`; at most `USER_KEYS_LIMIT` metadata keys are shown, each key and value cut
+/// to their limits. With every character escaped to its widest JSON form (6 bytes), the card
+/// without the event message still stays far below `MAX_PAYLOAD_BYTES`.
+const FACTS_CHARS: usize = 2_000;
+const HIGHLIGHT_LIMIT: usize = 300;
+const USER_KEYS_LIMIT: usize = 20;
+const USER_KEY_LIMIT: usize = 64;
+const USER_VALUE_LIMIT: usize = 500;
 
 /// Which kind of card a webhook takes, decided once at cold start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +58,11 @@ impl CardFormat {
     /// What `TEAMS_CARD_FORMAT=auto` picks: connectors live on `*.webhook.office.com` (older ones
     /// on `outlook.office.com`); every other host is taken to be a Workflows webhook.
     pub fn for_host(host: &str) -> CardFormat {
-        if is_connector_host(host) { CardFormat::MessageCard } else { CardFormat::Adaptive }
+        if is_connector_host(host) {
+            CardFormat::MessageCard
+        } else {
+            CardFormat::Adaptive
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -91,7 +101,11 @@ struct Content<'e> {
 /// `eventMessage`.
 const NO_MESSAGE: &str = "Webhook notice without an event message (a gating-hook payload).";
 
-pub fn message(event: &CanaryEvent, classification: &Classification, format: CardFormat) -> TeamsMessage {
+pub fn message(
+    event: &CanaryEvent,
+    classification: &Classification,
+    format: CardFormat,
+) -> TeamsMessage {
     let content = Content::new(event, classification);
     match format {
         CardFormat::Adaptive => fit(content.message, |message| {
@@ -105,19 +119,34 @@ pub fn message(event: &CanaryEvent, classification: &Classification, format: Car
 
 impl<'e> Content<'e> {
     fn new(event: &'e CanaryEvent, classification: &Classification) -> Self {
-        let title = format!("{}.{}: {}", event.name, event.namespace, classification.headline(event));
-        let mut facts = Vec::with_capacity(6);
-        let mut fact = |name: &str, value: &str| facts.push((name.to_owned(), truncate(value, NAME_LIMIT).into_owned()));
+        let title = format!(
+            "{}.{}: {}",
+            event.name,
+            event.namespace,
+            classification.headline(event)
+        );
+        let mut budget = FACTS_CHARS;
+        let mut facts = highlight_facts(classification, &mut budget);
+        let mut fact = |name: &str, value: &str| {
+            facts.push((name.to_owned(), truncate(value, NAME_LIMIT).into_owned()))
+        };
         fact("Canary", &event.name);
         fact("Namespace", &event.namespace);
-        fact("Phase", if event.phase.as_str().is_empty() { "(none)" } else { event.phase.as_str() });
+        fact(
+            "Phase",
+            if event.phase.as_str().is_empty() {
+                "(none)"
+            } else {
+                event.phase.as_str()
+            },
+        );
         if let Some(checksum) = &event.checksum {
             fact("Revision", checksum);
         }
         if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
             fact("Time", &time);
         }
-        facts.extend(user_facts(event));
+        facts.extend(user_facts(event, &mut budget));
         Content {
             title: truncate(&title, TITLE_LIMIT).into_owned(),
             severity: classification.severity,
@@ -127,28 +156,52 @@ impl<'e> Content<'e> {
     }
 }
 
-/// The user's metadata as facts, in key order, within the bounds above; what is left out is
-/// counted in a last fact so that nobody mistakes a cut list for the whole of it.
-fn user_facts(event: &CanaryEvent) -> Vec<(String, String)> {
+/// The shared highlights of the message, as long as they fit in `budget`.
+fn highlight_facts(classification: &Classification, budget: &mut usize) -> Vec<(String, String)> {
+    let facts = highlights(classification.stage, &classification.details);
+    let facts = facts.into_iter().map(|fact| {
+        let value = truncate(&fact.value, HIGHLIGHT_LIMIT).into_owned();
+        (fact.label.to_owned(), value)
+    });
+    take_within(budget, usize::MAX, facts)
+}
+
+/// The user's metadata as facts, in key order, as long as they fit in `budget`; what is left
+/// out is counted in a last fact so that nobody mistakes a cut list for the whole of it.
+fn user_facts(event: &CanaryEvent, budget: &mut usize) -> Vec<(String, String)> {
     let user = &event.metadata.user;
-    let mut facts = Vec::new();
-    let mut budget = USER_METADATA_CHARS;
-    for (key, value) in user {
-        let key = truncate(key, USER_KEY_LIMIT);
-        let value = truncate(value, USER_VALUE_LIMIT);
-        let size = key.chars().count() + value.chars().count();
-        if facts.len() == USER_KEYS_LIMIT || size > budget {
-            break;
-        }
-        budget -= size;
-        facts.push((key.into_owned(), value.into_owned()));
-    }
+    let facts = user.iter().map(|(key, value)| {
+        let key = truncate(key, USER_KEY_LIMIT).into_owned();
+        (key, truncate(value, USER_VALUE_LIMIT).into_owned())
+    });
+    let mut facts = take_within(budget, USER_KEYS_LIMIT, facts);
     let left_out = user.len() - facts.len();
     if left_out > 0 {
         let keys = if left_out == 1 { "key" } else { "keys" };
-        facts.push(("…".to_owned(), format!("{left_out} more metadata {keys} not shown")));
+        facts.push((
+            "…".to_owned(),
+            format!("{left_out} more metadata {keys} not shown"),
+        ));
     }
     facts
+}
+
+/// The first facts, up to `count` of them, whose characters fit in what is left of `budget`.
+fn take_within(
+    budget: &mut usize,
+    count: usize,
+    facts: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let mut taken = Vec::new();
+    for (name, value) in facts {
+        let size = name.chars().count() + value.chars().count();
+        if taken.len() == count || size > *budget {
+            break;
+        }
+        *budget -= size;
+        taken.push((name, value));
+    }
+    taken
 }
 
 /// Builds the card with the whole message if it fits in `MAX_PAYLOAD_BYTES`, otherwise with
@@ -161,14 +214,19 @@ fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -
     if serialized_len(&whole) <= MAX_PAYLOAD_BYTES {
         return whole;
     }
-    let fits = |kept: usize| serialized_len(&build(Some(&truncate(text, kept)))) <= MAX_PAYLOAD_BYTES;
+    let fits =
+        |kept: usize| serialized_len(&build(Some(&truncate(text, kept)))) <= MAX_PAYLOAD_BYTES;
     // Keeping `kept` characters (the last being the ellipsis) grows the payload with `kept`, so
     // the largest `kept` that fits is found by bisection. Each character takes at least one
     // byte, so more than `MAX_PAYLOAD_BYTES` of them never fit.
     let (mut fitting, mut too_long) = (0, text.chars().count().min(MAX_PAYLOAD_BYTES + 1));
     while too_long - fitting > 1 {
         let middle = fitting + (too_long - fitting) / 2;
-        if fits(middle) { fitting = middle } else { too_long = middle }
+        if fits(middle) {
+            fitting = middle
+        } else {
+            too_long = middle
+        }
     }
     build(Some(&truncate(text, fitting)))
 }
@@ -216,8 +274,16 @@ mod tests {
 
     #[test]
     fn picks_messagecard_for_connector_hosts_only() {
-        for host in ["contoso.webhook.office.com", "outlook.office.com", "Contoso.Webhook.Office.Com."] {
-            assert_eq!(CardFormat::for_host(host), CardFormat::MessageCard, "{host}");
+        for host in [
+            "contoso.webhook.office.com",
+            "outlook.office.com",
+            "Contoso.Webhook.Office.Com.",
+        ] {
+            assert_eq!(
+                CardFormat::for_host(host),
+                CardFormat::MessageCard,
+                "{host}"
+            );
         }
         for host in [
             "prod-12.westeurope.logic.azure.com",
@@ -236,7 +302,10 @@ mod tests {
         let e = event("Advance podinfo.test canary weight 10", &[]);
         for format in FORMATS {
             let json = serde_json::to_string(&render(&e, format)).unwrap();
-            assert!(json.contains("Advance podinfo.test canary weight 10"), "{json}");
+            assert!(
+                json.contains("Advance podinfo.test canary weight 10"),
+                "{json}"
+            );
             assert!(!json.contains('…'), "{json}");
         }
     }
@@ -252,9 +321,17 @@ mod tests {
             let e = event(&text, &[]);
             for format in FORMATS {
                 let json = serde_json::to_string(&render(&e, format)).unwrap();
-                assert!(json.len() <= MAX_PAYLOAD_BYTES, "{unit:?} {format:?}: {} bytes", json.len());
+                assert!(
+                    json.len() <= MAX_PAYLOAD_BYTES,
+                    "{unit:?} {format:?}: {} bytes",
+                    json.len()
+                );
                 // The cut leaves little room unused: at most one more unit would not fit.
-                assert!(json.len() > MAX_PAYLOAD_BYTES - 32, "{unit:?} {format:?}: only {} bytes", json.len());
+                assert!(
+                    json.len() > MAX_PAYLOAD_BYTES - 32,
+                    "{unit:?} {format:?}: only {} bytes",
+                    json.len()
+                );
                 assert!(json.contains('…'), "{unit:?} {format:?}");
             }
         }
@@ -262,17 +339,29 @@ mod tests {
 
     #[test]
     fn bounds_huge_user_metadata() {
-        let keys: Vec<String> = (0..1000).map(|i| format!("key-{i:04}-{}", "\u{1}".repeat(200))).collect();
+        let keys: Vec<String> = (0..1000)
+            .map(|i| format!("key-{i:04}-{}", "\u{1}".repeat(200)))
+            .collect();
         let value = "\u{1}".repeat(10_000);
         let user: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
-        let e = event(&"&".repeat(200_000), &user);
+        // A hook error is a highlight, drawn from the message: as long as the message.
+        let message = format!(
+            "Halt podinfo.test advancement pre-rollout check smoke-test failed {}",
+            "&\u{1}".repeat(100_000)
+        );
+        let e = event(&message, &user);
         for format in FORMATS {
             let rendered = render(&e, format);
             let json = serde_json::to_string(&rendered).unwrap();
-            assert!(json.len() <= MAX_PAYLOAD_BYTES, "{format:?}: {} bytes", json.len());
+            assert!(
+                json.len() <= MAX_PAYLOAD_BYTES,
+                "{format:?}: {} bytes",
+                json.len()
+            );
             assert!(json.contains("more metadata keys not shown"), "{format:?}");
+            assert!(json.contains("Hook error"), "{format:?}");
             // The message still gets a good share of the card.
-            assert!(json.matches("&amp;").count() + json.matches("\\\\&").count() > 1000, "{format:?}");
+            assert!(json.matches('&').count() > 1000, "{format:?}");
         }
     }
 
@@ -281,18 +370,56 @@ mod tests {
         let value = "v".repeat(USER_VALUE_LIMIT);
         let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
         let user: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
-        let facts = user_facts(&event("m", &user));
+        let mut budget = FACTS_CHARS;
+        let facts = user_facts(&event("m", &user), &mut budget);
         // 2,000 characters hold three 502-character entries; two are left out.
         assert_eq!(facts.len(), 4);
-        assert_eq!(facts[3], ("…".to_owned(), "2 more metadata keys not shown".to_owned()));
+        assert_eq!(
+            facts[3],
+            ("…".to_owned(), "2 more metadata keys not shown".to_owned())
+        );
+    }
+
+    #[test]
+    fn leads_the_facts_with_what_the_message_carries() {
+        let e = event(
+            "Advance podinfo.test canary weight 30",
+            &[("cluster", "prod-eu")],
+        );
+        let TeamsMessage::Adaptive(message) = render(&e, CardFormat::Adaptive) else {
+            panic!("an Adaptive Card")
+        };
+        let CardElement::FactSet(facts) = &message.attachments[0].content.body[2] else {
+            panic!("facts third")
+        };
+        let titles: Vec<&str> = facts.facts.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Canary weight",
+                "Canary",
+                "Namespace",
+                "Phase",
+                "Revision",
+                "Time",
+                "cluster"
+            ]
+        );
+        assert_eq!(facts.facts[0].value, "▓▓▓░░░░░░░ 30%");
     }
 
     #[test]
     fn measures_what_serde_json_writes() {
-        let e = event("Halt podinfo.test advancement success rate 69.17% < 99%", &[("cluster", "prod-eu")]);
+        let e = event(
+            "Halt podinfo.test advancement success rate 69.17% < 99%",
+            &[("cluster", "prod-eu")],
+        );
         for format in FORMATS {
             let rendered = render(&e, format);
-            assert_eq!(serialized_len(&rendered), serde_json::to_vec(&rendered).unwrap().len());
+            assert_eq!(
+                serialized_len(&rendered),
+                serde_json::to_vec(&rendered).unwrap().len()
+            );
         }
     }
 }

@@ -1,0 +1,356 @@
+//! The Adaptive Card a Workflows (Power Automate) webhook posts, in the `message` envelope
+//! Workflows expects. Only elements and properties of Adaptive Cards 1.4, the highest version
+//! Teams renders for cards posted this way.
+
+use serde::Serialize;
+
+use flagger_relay_core::Severity;
+
+use super::{Content, NO_MESSAGE};
+
+pub const ADAPTIVE_CARD_CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
+pub const ADAPTIVE_CARD_SCHEMA: &str = "http://adaptivecards.io/schemas/adaptive-card.json";
+pub const ADAPTIVE_CARD_VERSION: &str = "1.4";
+
+/// `{"type":"message","attachments":[…]}`: what a Workflows webhook takes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowsMessage {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub attachments: Vec<WorkflowsAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowsAttachment {
+    pub content_type: &'static str,
+    /// Always `null`: the card travels inline, but Workflows' template reads the key.
+    pub content_url: Option<String>,
+    pub content: AdaptiveCard,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdaptiveCard {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
+    pub version: &'static str,
+    /// Teams' own extension; other hosts ignore it.
+    pub msteams: TeamsProperties,
+    pub body: Vec<CardElement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamsProperties {
+    /// `Full`: use the whole width of the channel instead of a narrow bubble.
+    pub width: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum CardElement {
+    TextBlock(TextBlock),
+    Container(Container),
+    FactSet(FactSet),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextBlock {
+    /// Markdown (Teams' subset): event text goes in escaped, see [`escape_markdown`].
+    pub text: String,
+    pub wrap: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_subtle: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Container {
+    pub style: ContainerStyle,
+    /// Lets the style's background reach the card's edges, like a coloured banner.
+    pub bleed: bool,
+    pub items: Vec<CardElement>,
+}
+
+/// The container styles that carry meaning (Adaptive Cards 1.2 and later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStyle {
+    Good,
+    Warning,
+    Attention,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactSet {
+    pub facts: Vec<Fact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fact {
+    pub title: String,
+    pub value: String,
+}
+
+impl ContainerStyle {
+    /// The same green / amber / red as Slack's colour bar.
+    pub fn for_severity(severity: Severity) -> Self {
+        match severity {
+            Severity::Info => ContainerStyle::Good,
+            Severity::Warning => ContainerStyle::Warning,
+            Severity::Error => ContainerStyle::Attention,
+        }
+    }
+}
+
+impl WorkflowsMessage {
+    pub fn new(card: AdaptiveCard) -> Self {
+        WorkflowsMessage {
+            kind: "message",
+            attachments: vec![WorkflowsAttachment {
+                content_type: ADAPTIVE_CARD_CONTENT_TYPE,
+                content_url: None,
+                content: card,
+            }],
+        }
+    }
+}
+
+impl AdaptiveCard {
+    pub fn new(body: Vec<CardElement>) -> Self {
+        AdaptiveCard {
+            kind: "AdaptiveCard",
+            schema: ADAPTIVE_CARD_SCHEMA,
+            version: ADAPTIVE_CARD_VERSION,
+            msteams: TeamsProperties { width: "Full" },
+            body,
+        }
+    }
+}
+
+/// A banner in the severity's colour with the title, the event message, then the facts.
+pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> WorkflowsMessage {
+    let title = TextBlock {
+        text: escape_markdown(&content.title),
+        wrap: true,
+        weight: Some("Bolder"),
+        size: Some("Medium"),
+        is_subtle: None,
+    };
+    let banner = Container {
+        style: ContainerStyle::for_severity(content.severity),
+        bleed: true,
+        items: vec![CardElement::TextBlock(title)],
+    };
+    let text = match message {
+        Some(message) => TextBlock {
+            text: escape_markdown(message),
+            wrap: true,
+            weight: None,
+            size: None,
+            is_subtle: None,
+        },
+        None => TextBlock {
+            text: NO_MESSAGE.to_owned(),
+            wrap: true,
+            weight: None,
+            size: None,
+            is_subtle: Some(true),
+        },
+    };
+    let facts = content
+        .facts
+        .iter()
+        .map(|(title, value)| Fact {
+            title: escape_markdown(title),
+            value: escape_markdown(value),
+        })
+        .collect();
+    WorkflowsMessage::new(AdaptiveCard::new(vec![
+        CardElement::Container(banner),
+        CardElement::TextBlock(text),
+        CardElement::FactSet(FactSet { facts }),
+    ]))
+}
+
+/// Makes event text inert in the markdown Teams applies to TextBlocks and facts, so that it
+/// shows as written and cannot turn into a link, a list, emphasis or a mention:
+/// - `\`, `*`, `_`, `` ` ``, `[`, `]` and `~` get a backslash wherever they are: links need
+///   `[`, emphasis `*` or `_`, code `` ` ``, strikethrough `~`; a backslash is escaped so that
+///   the text cannot undo ours.
+/// - `<` gets one where it could open a tag or an autolink (before a letter, `/`, `!` or `?`):
+///   `<at>` mention tags, `<https://…>`. `&` gets one before a letter, digit or `#`, where it
+///   could start an entity such as `&#60;`. Elsewhere both stay bare, so that Flagger's
+///   `success rate 69.17% < 99%` reads as it is.
+/// - At the start of a line (after indentation), the block markers: `>` (quote), `-` or `+`
+///   then a space (bullet), `#` then a space or `#` (heading), `--` (rule), and the `.` or `)`
+///   after leading digits then a space (numbered list). `69.17%` or `-5` stay as they are.
+/// - A `{` that follows another `{`: `{{DATE(…)}}` and `{{TIME(…)}}` are Adaptive Card date
+///   functions, which would otherwise rewrite the text.
+/// - Line breaks become paragraph breaks (`\n\n`): a single `\n` does not break a line in a
+///   TextBlock.
+///
+/// Backslash escapes are CommonMark, which Teams and the Adaptive Card renderers follow.
+pub fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + text.len() / 8 + 4);
+    let text = text.replace("\r\n", "\n");
+    for (index, line) in text.split(['\n', '\r']).enumerate() {
+        if index > 0 {
+            escaped.push_str("\n\n");
+        }
+        escape_line(line, &mut escaped);
+    }
+    escaped
+}
+
+fn escape_line(line: &str, escaped: &mut String) {
+    let body = line.trim_start_matches([' ', '\t']);
+    escaped.push_str(&line[..line.len() - body.len()]);
+    let ends_marker = |at: usize| matches!(body.as_bytes().get(at), None | Some(b' ' | b'\t'));
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = if digits > 0
+        && matches!(body.as_bytes().get(digits), Some(b'.' | b')'))
+        && ends_marker(digits + 1)
+    {
+        escaped.push_str(&body[..digits]);
+        escaped.push('\\');
+        &body[digits..]
+    } else {
+        let block_marker = match body.as_bytes().first() {
+            Some(b'>') => true,
+            Some(b'+') => ends_marker(1),
+            Some(b'-') => ends_marker(1) || body.as_bytes().get(1) == Some(&b'-'),
+            Some(b'#') => ends_marker(1) || body.as_bytes().get(1) == Some(&b'#'),
+            _ => false,
+        };
+        if block_marker {
+            escaped.push('\\');
+        }
+        body
+    };
+    let mut chars = rest.chars().peekable();
+    let mut previous = None;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let opens_tag =
+            || next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'));
+        let opens_entity = || next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#');
+        let escape = match c {
+            '\\' | '*' | '_' | '`' | '[' | ']' | '~' => true,
+            '<' => opens_tag(),
+            '&' => opens_entity(),
+            '{' => previous == Some('{'),
+            _ => false,
+        };
+        if escape {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+        previous = Some(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_ordinary_flagger_text_alone() {
+        for text in [
+            "Advance podinfo.test canary weight 10",
+            "New revision detected! Scaling up podinfo.test",
+            "canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are available",
+            "Halt podinfo.test advancement request duration 1.515s > 500ms",
+            "Halt podinfo.test advancement success rate 69.17% < 99%",
+            "Prometheus query failed: Post \"http://prometheus:9090/api/v1/query\": dial tcp: i/o timeout",
+        ] {
+            assert_eq!(escape_markdown(text), text);
+        }
+    }
+
+    #[test]
+    fn neutralises_links_emphasis_and_mentions() {
+        assert_eq!(
+            escape_markdown("see [click](https://evil.example)"),
+            r"see \[click\](https://evil.example)"
+        );
+        assert_eq!(
+            escape_markdown("**bold** _it_ `code` ~~gone~~"),
+            r"\*\*bold\*\* \_it\_ \`code\` \~\~gone\~\~"
+        );
+        assert_eq!(escape_markdown("<at>Everyone</at>"), r"\<at>Everyone\</at>");
+        assert_eq!(
+            escape_markdown("<https://evil.example>"),
+            r"\<https://evil.example>"
+        );
+        assert_eq!(escape_markdown("<!-- x --> <?php"), r"\<!-- x --> \<?php");
+        assert_eq!(
+            escape_markdown("&#60;at&#62; &lt; &amp"),
+            r"\&#60;at\&#62; \&lt; \&amp"
+        );
+        assert_eq!(
+            escape_markdown(r"already \* escaped"),
+            r"already \\\* escaped"
+        );
+        assert_eq!(escape_markdown("a < b > c & d <1"), "a < b > c & d <1");
+    }
+
+    #[test]
+    fn neutralises_block_markers_at_line_starts_only() {
+        assert_eq!(escape_markdown("# Heading"), r"\# Heading");
+        assert_eq!(
+            escape_markdown("- item\n  + item\n1. one\n2) two"),
+            "\\- item\n\n  \\+ item\n\n1\\. one\n\n2\\) two"
+        );
+        assert_eq!(
+            escape_markdown("> quote\n>quote\n---\n## h\n#"),
+            "\\> quote\n\n\\>quote\n\n\\---\n\n\\## h\n\n\\#"
+        );
+        assert_eq!(escape_markdown("a - b + c # d 1. e"), "a - b + c # d 1. e");
+        assert_eq!(escape_markdown("10 replicas"), "10 replicas");
+        assert_eq!(
+            escape_markdown("69.17% -5 +1 #tag 1)x"),
+            "69.17% -5 +1 #tag 1)x"
+        );
+        assert_eq!(escape_markdown("-\n1."), "\\-\n\n1\\.");
+    }
+
+    #[test]
+    fn defuses_date_functions() {
+        assert_eq!(
+            escape_markdown("{{DATE(2017-02-14T06:08:39Z, SHORT)}}"),
+            r"{\{DATE(2017-02-14T06:08:39Z, SHORT)}}"
+        );
+        assert_eq!(escape_markdown("{{{"), r"{\{\{");
+        assert_eq!(escape_markdown("map[a:{b}]"), r"map\[a:{b}\]");
+    }
+
+    #[test]
+    fn turns_line_breaks_into_paragraphs() {
+        assert_eq!(
+            escape_markdown("one\ntwo\r\nthree\rfour"),
+            "one\n\ntwo\n\nthree\n\nfour"
+        );
+    }
+
+    #[test]
+    fn colours_by_severity() {
+        assert_eq!(
+            ContainerStyle::for_severity(Severity::Info),
+            ContainerStyle::Good
+        );
+        assert_eq!(
+            ContainerStyle::for_severity(Severity::Warning),
+            ContainerStyle::Warning
+        );
+        assert_eq!(
+            ContainerStyle::for_severity(Severity::Error),
+            ContainerStyle::Attention
+        );
+    }
+}
