@@ -67,6 +67,10 @@ impl<D: Destination> Relay<D> {
         &self.destination
     }
 
+    pub fn into_destination(self) -> D {
+        self.destination
+    }
+
     pub fn dead_letter_queue(&self) -> Option<&DeadLetterQueue> {
         self.dead_letters.as_ref()
     }

@@ -1,0 +1,193 @@
+//! A local AWS for tests: `moto_server` (PyPI `moto[server]`) on a loopback port.
+//!
+//! [`Moto::shared`] is the one server of a test process: the endpoint in `MOTO_ENDPOINT` when
+//! set (a server someone else runs), otherwise a `moto_server` started the first time a test
+//! asks and stopped when the process exits, however it exits. Tests share it safely by giving
+//! every topic and queue a [`unique`] name. [`Moto::start`] is a server of the test's own,
+//! stopped on [`Moto::stop`] or drop, for tests about AWS going away.
+//!
+//! Rust never drops statics, so the shared server cannot be stopped from a destructor. A
+//! small shell watchdog starts it instead and holds the read end of a pipe whose write end
+//! only this process holds: when the process ends (passed, failed, killed), the pipe closes
+//! and the watchdog stops moto.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sns::config::Credentials;
+
+/// moto's fixed account.
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// `$1` port, `$2` log file. moto gets neither the pipe (fd 3) nor a terminal; the watchdog
+/// waits on moto, so it exits, and the test sees it, when moto does.
+const WATCHDOG: &str = r#"
+exec 3<&0
+moto_server -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+moto=$!
+{ cat <&3 >/dev/null; kill "$moto" 2>/dev/null; } &
+wait "$moto"
+"#;
+
+const STARTUP: Duration = Duration::from_secs(60);
+
+pub struct Moto {
+    endpoint: String,
+    server: Option<Server>,
+}
+
+struct Server {
+    watchdog: Child,
+    /// Closing it stops moto.
+    lifeline: Option<ChildStdin>,
+    log: std::path::PathBuf,
+}
+
+static SHARED: OnceLock<Moto> = OnceLock::new();
+
+impl Moto {
+    /// The test process's moto, started on first use.
+    pub fn shared() -> &'static Moto {
+        SHARED.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+            Ok(endpoint) if !endpoint.trim().is_empty() => Moto {
+                endpoint: endpoint.trim().to_owned(),
+                server: None,
+            },
+            _ => Moto::start(),
+        })
+    }
+
+    /// A moto of the caller's own, on a free loopback port, ready to answer.
+    pub fn start() -> Moto {
+        let mut last_log = String::new();
+        // Another process may take the free port before moto binds it: try a few.
+        for _ in 0..3 {
+            let port = crate::watch::free_port();
+            let dir = crate::root().join("target/moto");
+            std::fs::create_dir_all(&dir).expect("target/moto is writable");
+            let log = dir.join(format!("moto-{port}.log"));
+            let mut watchdog = Command::new("sh")
+                .args(["-c", WATCHDOG, "moto-watchdog", &port.to_string()])
+                .arg(&log)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("sh is available");
+            let lifeline = watchdog.stdin.take();
+            let mut server = Server {
+                watchdog,
+                lifeline,
+                log,
+            };
+            match server.wait_until_listening(port) {
+                Ok(()) => {
+                    return Moto {
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                        server: Some(server),
+                    };
+                }
+                Err(log) => last_log = log,
+            }
+        }
+        panic!(
+            "moto_server did not start (install it with `pip install 'moto[server]'`, or set MOTO_ENDPOINT):\n{last_log}"
+        );
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// An SDK configuration for this server: dummy credentials, moto's region, its endpoint.
+    /// Built explicitly, so that parallel tests never need to touch the process environment.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config(&self.endpoint).await
+    }
+
+    /// Stops a server started with [`Moto::start`] and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Server {
+    fn wait_until_listening(&mut self, port: u16) -> Result<(), String> {
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.watchdog.try_wait() {
+                return Err(self.log_text());
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > STARTUP {
+                self.stop();
+                return Err(self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        drop(self.lifeline.take());
+        let _ = self.watchdog.wait();
+    }
+
+    fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+/// An SDK configuration for a moto (or any AWS stand-in) at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            Some("testing".into()),
+            None,
+            "moto",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test (or earlier run against the same moto) uses: `prefix-PID-N-TIME`,
+/// within the 80 characters SNS topics and SQS queues allow when `prefix` is short.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{n}-{millis}", std::process::id())
+}
+
+/// The ARN moto gives a topic or queue called `name`.
+pub fn arn(service: &str, name: &str) -> String {
+    format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{name}")
+}
