@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One Alertmanager notification: a group of alerts that share `groupLabels`. Kept whole so
 /// that it can be forwarded unchanged (SNS) or dead-lettered byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertGroup {
     pub version: String,
@@ -27,9 +27,12 @@ pub struct AlertGroup {
     #[serde(rename = "externalURL", default)]
     pub external_url: String,
     pub alerts: Vec<Alert>,
+    /// Fields a later Alertmanager may add, kept so the payload is forwarded unchanged.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     pub status: AlertStatus,
@@ -46,6 +49,8 @@ pub struct Alert {
     pub generator_url: String,
     #[serde(default)]
     pub fingerprint: String,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,13 +82,16 @@ impl AlertGroup {
     }
 
     /// The canary the group is about, when its alerts carry `name` and `namespace` labels
-    /// (`flagger_canary_status` has both; they name the target workload).
+    /// (`flagger_canary_status` has both; they name the target workload) and all name the
+    /// same one. A group spanning several canaries is about none of them in particular.
     pub fn canary(&self) -> Option<(&str, &str)> {
-        let label = |key: &str| {
-            self.common_labels
-                .get(key)
-                .or_else(|| self.alerts.first().and_then(|alert| alert.labels.get(key)))
-                .map(String::as_str)
+        let label = |key: &str| -> Option<&str> {
+            if let Some(common) = self.common_labels.get(key) {
+                return Some(common);
+            }
+            let mut values = self.alerts.iter().map(|alert| alert.labels.get(key));
+            let first = values.next()??;
+            values.all(|value| value == Some(first)).then_some(first.as_str())
         };
         Some((label("name")?, label("namespace")?))
     }

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use crate::classify::{Classification, Severity, Stage};
 use crate::config::Env;
 use crate::event::CanaryEvent;
+use crate::notification::Notification;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
@@ -65,7 +66,7 @@ impl Filter {
     }
 
     /// Whether the event goes on to its destination.
-    pub fn passes(&self, event: &CanaryEvent, classification: &Classification) -> bool {
+    pub fn passes(&self, notification: &Notification, classification: &Classification) -> bool {
         if classification.severity < self.min_severity {
             return false;
         }
@@ -75,7 +76,10 @@ impl Filter {
         if self.exclude.contains(&classification.stage) {
             return false;
         }
-        !(self.drop_chatter && is_chatter(event))
+        match notification {
+            Notification::Canary(event) => !(self.drop_chatter && is_chatter(event)),
+            Notification::Alerts(_) => true,
+        }
     }
 }
 
@@ -113,7 +117,8 @@ mod tests {
 
     fn passes(filter: &Filter, message: &str, event_type: &str) -> bool {
         let event = event(message, event_type);
-        filter.passes(&event, &classify(&event))
+        let classification = classify(&event);
+        filter.passes(&Notification::Canary(event), &classification)
     }
 
     #[test]

@@ -148,9 +148,14 @@ fn alerts_headline(group: &AlertGroup) -> String {
         (_, 0) => "firing".to_owned(),
         (f, r) => format!("{f} firing, {r} resolved"),
     };
+    // Without a canary the alert name is already the subject; don't say it twice.
+    let what = match group.canary() {
+        Some(_) => format!("{name} {counts}"),
+        None => counts,
+    };
     let headline = match group.summary() {
-        Some(summary) => format!("{name} {counts}: {summary}"),
-        None => format!("{name} {counts}"),
+        Some(summary) => format!("{what}: {summary}"),
+        None => what,
     };
     truncate(&headline, 120).into_owned()
 }
@@ -204,7 +209,8 @@ mod tests {
     #[test]
     fn counts_firing_and_resolved_alerts_of_a_group() {
         let (notification, c) = alerts("canary-rollback-group");
-        assert_eq!(notification.headline(&c), "canary_rollback 2 firing, 1 resolved: Canary failed");
+        assert_eq!(notification.subject(), "canary_rollback", "the group spans several canaries");
+        assert_eq!(notification.headline(&c), "2 firing, 1 resolved: Canary failed");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::Message;
 use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
-use crate::event::CanaryEvent;
+use crate::notification::Notification;
 use crate::relay::{Destination, Relay};
 
 /// What one redrive run did.
@@ -40,28 +40,29 @@ pub async fn redrive<D: Destination>(
     let mut hand_back = Vec::new();
     for message in messages {
         let record = message.body().and_then(|body| serde_json::from_str::<DeadLetterRecord>(body).ok());
-        let event = record.as_ref().and_then(|r| CanaryEvent::from_slice(r.payload.as_bytes()).ok());
-        let (Some(record), Some(event)) = (record, event) else {
+        let notification = record.as_ref().and_then(|r| Notification::from_slice(r.payload.as_bytes()).ok());
+        let (Some(record), Some(notification)) = (record, notification) else {
             report.unreadable += 1;
             hand_back.push(message);
             continue;
         };
         if record.destination != D::KIND || dry_run {
             if dry_run && record.destination == D::KIND {
+                let classification = notification.classify();
                 println!(
                     "would redrive {} ({} {}, {} attempts): {}",
-                    event.canary_ref(),
+                    notification.subject(),
                     record.failure_class,
                     record.last_attempt,
                     record.attempts,
-                    event.event_message().unwrap_or("(no message)")
+                    notification.headline(&classification)
                 );
             }
             report.left += 1;
             hand_back.push(message);
             continue;
         }
-        match relay.deliver(&event, Instant::now() + DELIVERY_BUDGET).await {
+        match relay.deliver(&notification, Instant::now() + DELIVERY_BUDGET).await {
             Ok(_) => {
                 delete(queue, &message).await?;
                 report.delivered += 1;

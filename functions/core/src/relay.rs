@@ -9,12 +9,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::classify::{Classification, classify};
+use crate::classify::Classification;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use crate::deliver::{AttemptError, Delivered, DeliveryFailure, with_retries};
-use crate::event::CanaryEvent;
+use crate::notification::Notification;
 use crate::redact::Redactor;
 
 /// A place events go: Slack, Teams, SNS. Rendering is pure; sending is one attempt, which the
@@ -25,7 +25,8 @@ pub trait Destination: Send + Sync + 'static {
 
     type Payload: Serialize + Send + Sync;
 
-    fn render(&self, event: &CanaryEvent, classification: &Classification) -> Self::Payload;
+    /// A Flagger event or an Alertmanager group, as this destination shows it.
+    fn render(&self, notification: &Notification, classification: &Classification) -> Self::Payload;
 
     /// One attempt at delivering, which must not take longer than `timeout`.
     fn send(&self, payload: &Self::Payload, timeout: Duration) -> impl Future<Output = Result<(), AttemptError>> + Send;
@@ -84,28 +85,28 @@ impl<D: Destination> Relay<D> {
         outcome.into_response(D::KIND)
     }
 
-    async fn process(&self, request: &Request, deadline: Instant) -> (Outcome, Option<CanaryEvent>) {
+    async fn process(&self, request: &Request, deadline: Instant) -> (Outcome, Option<Notification>) {
         let body = match admit(request, self.settings.token.as_ref()) {
             Ok(body) => body,
             Err(err) => return (Outcome::Refused(err), None),
         };
-        let event = match CanaryEvent::from_slice(body) {
-            Ok(event) => event,
+        let notification = match Notification::from_slice(body) {
+            Ok(notification) => notification,
             Err(err) => return (Outcome::Refused(err.into()), None),
         };
-        let outcome = self.relay(&event, body, deadline).await;
-        (outcome, Some(event))
+        let outcome = self.relay(&notification, body, deadline).await;
+        (outcome, Some(notification))
     }
 
     /// Classify, filter, render and deliver one parsed event; park it if it cannot be
     /// delivered. `raw` is the body as received, kept byte for byte in the dead-letter record.
-    pub async fn relay(&self, event: &CanaryEvent, raw: &[u8], deadline: Instant) -> Outcome {
-        let classification = classify(event);
+    pub async fn relay(&self, notification: &Notification, raw: &[u8], deadline: Instant) -> Outcome {
+        let classification = notification.classify();
         let (stage, severity) = (classification.stage, classification.severity);
-        if !self.settings.filter.passes(event, &classification) {
+        if !self.settings.filter.passes(notification, &classification) {
             return Outcome::Filtered { stage, severity };
         }
-        let payload = self.destination.render(event, &classification);
+        let payload = self.destination.render(notification, &classification);
         if self.settings.dry_run {
             let payload = serde_json::to_value(&payload).unwrap_or_default();
             return Outcome::DryRun { payload, stage, severity };
@@ -122,9 +123,9 @@ impl<D: Destination> Relay<D> {
 
     /// Renders and delivers without filtering or parking: for events already accepted once,
     /// such as those redriven from the dead-letter queue.
-    pub async fn deliver(&self, event: &CanaryEvent, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
-        let classification = classify(event);
-        let payload = self.destination.render(event, &classification);
+    pub async fn deliver(&self, notification: &Notification, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
+        let classification = notification.classify();
+        let payload = self.destination.render(notification, &classification);
         self.send(&payload, deadline).await
     }
 
@@ -168,28 +169,29 @@ impl<D: Destination> Relay<D> {
         now + remaining
     }
 
-    fn log(&self, request: &Request, event: Option<&CanaryEvent>, outcome: &Outcome, started: Instant) {
+    fn log(&self, request: &Request, notification: Option<&Notification>, outcome: &Outcome, started: Instant) {
         let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-        let canary = event.map(CanaryEvent::canary_ref).unwrap_or_default();
-        let phase = event.map(|e| e.phase.as_str()).unwrap_or_default();
+        let canary = notification.and_then(Notification::canary_ref).unwrap_or_default();
+        let phase = notification.map(Notification::phase).unwrap_or_default();
+        let source = notification.map(Notification::source).unwrap_or_default();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let status = outcome.status().as_u16();
         let label = outcome.label();
         let attempts = outcome.attempts();
         match outcome {
             Outcome::Delivered { stage, .. } | Outcome::Filtered { stage, .. } => tracing::info!(
-                request_id, canary, phase, stage = stage.as_str(), outcome = label, status, attempts, latency_ms,
+                request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, attempts, latency_ms,
                 "event {label}"
             ),
             Outcome::DryRun { payload, stage, .. } => tracing::info!(
-                request_id, canary, phase, stage = stage.as_str(), outcome = label, status, latency_ms,
+                request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, latency_ms,
                 payload = %payload, "event rendered (dry run)"
             ),
             Outcome::Refused(err) => tracing::warn!(
                 request_id, outcome = label, status, latency_ms, error = %err, "request refused"
             ),
             Outcome::Failed { failure, dead_letter } => tracing::error!(
-                request_id, canary, phase, outcome = label, status, attempts, latency_ms,
+                request_id, source, canary, phase, outcome = label, status, attempts, latency_ms,
                 error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
             ),
         }

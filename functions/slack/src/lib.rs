@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{AttemptError, http_client, post_json};
-use flagger_relay_core::{CanaryEvent, Classification, Destination, Relay};
+use flagger_relay_core::{Classification, Destination, Notification, Relay};
 
 pub use render::{Overrides, SlackMessage};
 
@@ -28,8 +28,11 @@ impl Destination for SlackWebhook {
     const KIND: &'static str = "slack";
     type Payload = SlackMessage;
 
-    fn render(&self, event: &CanaryEvent, classification: &Classification) -> SlackMessage {
-        render::message(event, classification, &self.overrides)
+    fn render(&self, notification: &Notification, classification: &Classification) -> SlackMessage {
+        match notification {
+            Notification::Canary(event) => render::message(event, classification, &self.overrides),
+            Notification::Alerts(group) => render::alerts(notification, group, classification, &self.overrides),
+        }
     }
 
     async fn send(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{CanaryEvent, Classification, Severity};
+use flagger_relay_core::alertmanager::{Alert, AlertGroup, AlertStatus};
+use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
 /// Slack's limits (Block Kit reference): header text 150 characters, section text 3,000,
 /// context element text 3,000 (kept well under, it renders small), top-level `text` 40,000.
@@ -224,4 +225,78 @@ mod tests {
         assert_eq!(color(Severity::Warning), "#ECB22E");
         assert_eq!(color(Severity::Error), "#E01E5A");
     }
+}
+
+/// Alert sections shown before the rest are summarised: the header, the alerts and the
+/// context stay well inside Slack's 50 blocks.
+const ALERTS_SHOWN: usize = 20;
+
+/// An Alertmanager notification: one message for the group, the canary named first, each
+/// alert with its summary, description, times and a link to its source.
+pub fn alerts(
+    notification: &Notification,
+    group: &AlertGroup,
+    classification: &Classification,
+    overrides: &Overrides,
+) -> SlackMessage {
+    let title = format!("{}: {}", notification.subject(), notification.headline(classification));
+    let mut blocks = vec![Block::Header {
+        text: Text::PlainText { text: truncate(&title, HEADER_LIMIT).into_owned(), emoji: true },
+    }];
+    for alert in group.alerts.iter().take(ALERTS_SHOWN) {
+        blocks.push(Block::Section { text: Some(mrkdwn(alert_text(alert))), fields: Vec::new() });
+    }
+    let not_shown = group.alerts.len().saturating_sub(ALERTS_SHOWN) as u64 + group.truncated_alerts;
+    let mut context = vec![format!("*Status* {}", group.status.as_str())];
+    if !group.receiver.is_empty() {
+        context.push(format!("*Receiver* {}", escape(&group.receiver)));
+    }
+    if not_shown > 0 {
+        context.push(format!("{not_shown} more alerts not shown"));
+    }
+    if let Some(link) = link(&group.external_url, "Alertmanager") {
+        context.push(link);
+    }
+    blocks.push(Block::Context { elements: vec![mrkdwn(truncate(&context.join("  ·  "), CONTEXT_LIMIT).into_owned())] });
+    SlackMessage {
+        text: truncate(&escape(&title), TEXT_LIMIT).into_owned(),
+        channel: overrides.channel.clone(),
+        username: overrides.username.clone(),
+        icon_emoji: overrides.icon_emoji.clone(),
+        attachments: vec![Attachment { color: color(classification.severity), blocks }],
+    }
+}
+
+fn alert_text(alert: &Alert) -> String {
+    let status = match alert.status {
+        AlertStatus::Firing => "*Firing*",
+        AlertStatus::Resolved => "*Resolved*",
+    };
+    let mut lines = Vec::with_capacity(4);
+    let subject = match (alert.labels.get("name"), alert.labels.get("namespace")) {
+        (Some(name), Some(namespace)) => format!("{}.{}", escape(name), escape(namespace)),
+        _ => escape(alert.alertname().unwrap_or("alert")),
+    };
+    lines.push(format!("{status} {subject}"));
+    if let Some(summary) = alert.annotations.get("summary") {
+        lines.push(format!("*{}*", escape(summary)));
+    }
+    if let Some(description) = alert.annotations.get("description") {
+        lines.push(escape(description));
+    }
+    let mut times = format!("Started {}", escape(&alert.starts_at));
+    if alert.has_ended() {
+        times.push_str(&format!(", ended {}", escape(&alert.ends_at)));
+    }
+    if let Some(link) = link(&alert.generator_url, "Source") {
+        times.push_str(&format!("  ·  {link}"));
+    }
+    lines.push(times);
+    truncate(&lines.join("\n"), SECTION_LIMIT).into_owned()
+}
+
+/// A mrkdwn link, only for http(s) URLs; the URL is escaped so it cannot close the link early.
+fn link(url: &str, label: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| format!("<{}|{label}>", escape(parsed.as_str()).replace('|', "%7C")))
 }

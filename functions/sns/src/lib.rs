@@ -17,10 +17,10 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings};
 use flagger_relay_core::deliver::AttemptError;
-use flagger_relay_core::{CanaryEvent, Classification, Destination, Relay};
+use flagger_relay_core::{Classification, Destination, Notification, Relay};
 
 pub use failure::service_failure;
-pub use render::{Documents, EventDocument, SCHEMA_VERSION, SnsPublish};
+pub use render::{AlertsDocument, Document, Documents, EventDocument, SCHEMA_VERSION, SnsPublish};
 
 /// Time allowed to open a connection to SNS, within an attempt's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,8 +107,11 @@ impl Destination for SnsTopic {
     const KIND: &'static str = "sns";
     type Payload = SnsPublish;
 
-    fn render(&self, event: &CanaryEvent, classification: &Classification) -> SnsPublish {
-        render::publish(event, classification, self.is_fifo())
+    fn render(&self, notification: &Notification, classification: &Classification) -> SnsPublish {
+        match notification {
+            Notification::Canary(event) => render::publish(event, classification, self.is_fifo()),
+            Notification::Alerts(group) => render::publish_alerts(notification, group, classification, self.is_fifo()),
+        }
     }
 
     async fn send(&self, publish: &SnsPublish, timeout: Duration) -> Result<(), AttemptError> {
@@ -266,7 +269,7 @@ mod tests {
     #[tokio::test]
     async fn a_dry_run_shows_the_fifo_ids_when_the_topic_is_fifo() {
         let body = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"m","eventType":"Normal","timestamp":"1"}}"#;
-        let event = CanaryEvent::from_slice(body).unwrap();
+        let event = Notification::from_slice(body).unwrap();
         let env: HashMap<&str, &str> = [
             ("DRY_RUN", "1"),
             ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t.fifo"),

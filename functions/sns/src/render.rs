@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use flagger_relay_core::event::{EventType, Phase};
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{CanaryEvent, Classification, Severity, Stage};
+use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
+use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity, Stage};
 
 /// Version of the [`EventDocument`] layout. Adding a field keeps it; renaming, removing or
 /// changing the meaning of one bumps it.
@@ -82,8 +83,37 @@ pub struct SnsPublish {
 /// The per-protocol messages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Documents {
-    pub default: EventDocument,
+    pub default: Document,
     pub email: String,
+}
+
+/// The `default` message: a Flagger event's document or an Alertmanager group's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Document {
+    Event(EventDocument),
+    Alerts(AlertsDocument),
+}
+
+/// The `default` message for an Alertmanager notification: the payload unchanged under
+/// `alertmanager`, with the same derived fields as an event's document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertsDocument {
+    pub schema: u32,
+    /// Always `alertmanager`; a Flagger event's document has `name` and `metadata` instead.
+    pub source: &'static str,
+    /// The canary, when the alerts carry `name` and `namespace` labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub summary: String,
+    pub stage: Stage,
+    pub severity: Severity,
+    /// The webhook payload as Alertmanager sent it (version 4).
+    pub alertmanager: AlertGroup,
+    /// Set when alerts or annotation texts had to be left out to fit SNS's limit.
+    pub truncated: bool,
 }
 
 /// The `default` message: the event as Flagger sent it, plus what a machine would otherwise
@@ -210,7 +240,10 @@ pub fn subject(summary: &str) -> String {
 /// replaced, and a reference too long for 128 characters is cut and given a hash of the
 /// whole, so that two canaries never share a group by accident.
 pub fn group_id(event: &CanaryEvent) -> String {
-    let reference = event.canary_ref();
+    group_id_of(event.canary_ref())
+}
+
+fn group_id_of(reference: String) -> String {
     let allowed = |c: char| c.is_ascii_graphic();
     if reference.len() <= GROUP_ID_LIMIT && reference.chars().all(allowed) {
         return reference;
@@ -242,6 +275,122 @@ fn sha256_hex(bytes: &[u8]) -> String {
             let _ = write!(hex, "{byte:02x}");
             hex
         })
+}
+
+/// Annotation texts keep this many characters when an alert group has to be cut to fit.
+const ANNOTATION_CAP: usize = 1024;
+
+/// Renders the `Publish` input for an Alertmanager notification. Ordering on a FIFO topic is
+/// per canary (or per alert group without one); the deduplication id is unique per
+/// notification, status included, so a "resolved" is never dropped as a copy of "firing".
+pub fn publish_alerts(
+    notification: &Notification,
+    group: &AlertGroup,
+    classification: &Classification,
+    fifo: bool,
+) -> SnsPublish {
+    let title = format!(
+        "{}: {}",
+        notification.subject(),
+        notification.headline(classification)
+    );
+    let summary = truncate(&one_line(&title), SUMMARY_LIMIT).into_owned();
+    let firing = group.status == AlertStatus::Firing;
+    let canary = group.canary();
+    let values: [(&'static str, Option<&str>); 6] = [
+        ("name", canary.map(|(name, _)| name)),
+        ("namespace", canary.map(|(_, namespace)| namespace)),
+        ("eventType", Some(if firing { "Warning" } else { "Normal" })),
+        ("stage", Some(classification.stage.as_str())),
+        ("severity", Some(classification.severity.as_str())),
+        ("source", Some("alertmanager")),
+    ];
+    let attributes: BTreeMap<&'static str, StringAttribute> = values
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = attribute_value(value?);
+            (!value.is_empty()).then_some((name, StringAttribute { data_type: "String", value }))
+        })
+        .collect();
+    let group_id = fifo.then(|| {
+        group_id_of(notification.canary_ref().unwrap_or_else(|| group.group_key.clone()))
+    });
+    let dedup_id = fifo.then(|| sha256_hex(&serde_json::to_vec(group).unwrap_or_default()));
+    let build = |group: AlertGroup, truncated: bool| {
+        let email = alerts_email(&summary, &group);
+        let documents = Documents {
+            default: Document::Alerts(AlertsDocument {
+                schema: SCHEMA_VERSION,
+                source: "alertmanager",
+                name: canary.map(|(name, _)| name.to_owned()),
+                namespace: canary.map(|(_, namespace)| namespace.to_owned()),
+                summary: summary.clone(),
+                stage: classification.stage,
+                severity: classification.severity,
+                alertmanager: group,
+                truncated,
+            }),
+            email,
+        };
+        SnsPublish {
+            subject: subject(&summary),
+            message_structure: "json",
+            message: message_json(&documents),
+            documents,
+            attributes: attributes.clone(),
+            group_id: group_id.clone(),
+            dedup_id: dedup_id.clone(),
+        }
+    };
+    let whole = build(group.clone(), false);
+    if whole.size() <= MESSAGE_BUDGET {
+        return whole;
+    }
+    // Too big: shorten every annotation, then leave out alerts from the end until it fits.
+    let mut cut = group.clone();
+    for alert in &mut cut.alerts {
+        for text in alert.annotations.values_mut() {
+            *text = truncate(text, ANNOTATION_CAP).into_owned();
+        }
+    }
+    loop {
+        let publish = build(cut.clone(), true);
+        if publish.size() <= MESSAGE_BUDGET || cut.alerts.is_empty() {
+            return publish;
+        }
+        cut.alerts.truncate(cut.alerts.len() / 2);
+    }
+}
+
+fn alerts_email(summary: &str, group: &AlertGroup) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "{summary}\n");
+    let _ = writeln!(text, "{:<10}{}", "Status", group.status.as_str());
+    if let Some((name, namespace)) = group.canary() {
+        let _ = writeln!(text, "{:<10}{}/{}", "Canary", one_line(namespace), one_line(name));
+    }
+    if !group.receiver.is_empty() {
+        let _ = writeln!(text, "{:<10}{}", "Receiver", one_line(&group.receiver));
+    }
+    if !group.external_url.is_empty() {
+        let _ = writeln!(text, "{:<10}{}", "Link", one_line(&group.external_url));
+    }
+    text.push_str("\nAlerts\n");
+    for alert in &group.alerts {
+        let name = alert.alertname().unwrap_or("alert");
+        let _ = writeln!(text, "- {} {}", alert.status.as_str(), one_line(name));
+        for (key, value) in &alert.annotations {
+            let _ = writeln!(text, "    {}: {}", one_line(key), one_line(value));
+        }
+        let _ = writeln!(text, "    since {}", one_line(&alert.starts_at));
+        if !alert.generator_url.is_empty() {
+            let _ = writeln!(text, "    {}", one_line(&alert.generator_url));
+        }
+    }
+    if group.truncated_alerts > 0 {
+        let _ = writeln!(text, "\n{} more alerts were left out by Alertmanager.", group.truncated_alerts);
+    }
+    text
 }
 
 /// Filter-policy attributes. An empty value (a brand-new canary's phase `""`) is left out:
@@ -384,7 +533,7 @@ struct Draft<'c> {
 impl Draft<'_> {
     fn build(&self) -> SnsPublish {
         let documents = Documents {
-            default: EventDocument {
+            default: Document::Event(EventDocument {
                 schema: SCHEMA_VERSION,
                 event: self.event.clone(),
                 time: self.event.metadata.timestamp.and_then(|ts| ts.to_rfc3339()),
@@ -393,7 +542,7 @@ impl Draft<'_> {
                 severity: self.classification.severity,
                 details: self.details.clone(),
                 truncated: self.truncated,
-            },
+            }),
             email: self.email.clone(),
         };
         SnsPublish {

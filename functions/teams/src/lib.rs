@@ -9,7 +9,7 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{
     AttemptError, WebhookResponse, http_client, http_reason, post_json,
 };
-use flagger_relay_core::{CanaryEvent, Classification, Destination, Relay};
+use flagger_relay_core::{Classification, Destination, Notification, Relay};
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
 
@@ -66,8 +66,13 @@ impl Destination for TeamsWebhook {
     const KIND: &'static str = "teams";
     type Payload = TeamsMessage;
 
-    fn render(&self, event: &CanaryEvent, classification: &Classification) -> TeamsMessage {
-        render::message(event, classification, self.format)
+    fn render(&self, notification: &Notification, classification: &Classification) -> TeamsMessage {
+        match notification {
+            Notification::Canary(event) => render::message(event, classification, self.format),
+            Notification::Alerts(group) => {
+                render::alerts(notification, group, classification, self.format)
+            }
+        }
     }
 
     async fn send(&self, payload: &TeamsMessage, timeout: Duration) -> Result<(), AttemptError> {

@@ -9,13 +9,15 @@
 mod adaptive;
 mod message_card;
 
+use std::borrow::Cow;
 use std::io;
 
 use serde::Serialize;
 
 use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{CanaryEvent, Classification, Severity};
+use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
+use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
 pub use adaptive::{
     AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TeamsProperties,
@@ -93,7 +95,7 @@ pub enum TeamsMessage {
 struct Content<'e> {
     title: String,
     severity: Severity,
-    message: Option<&'e str>,
+    message: Option<Cow<'e, str>>,
     facts: Vec<(String, String)>,
 }
 
@@ -106,13 +108,27 @@ pub fn message(
     classification: &Classification,
     format: CardFormat,
 ) -> TeamsMessage {
-    let content = Content::new(event, classification);
+    render(&Content::new(event, classification), format)
+}
+
+/// An Alertmanager notification: the group's title, one line per alert as the message (cut
+/// like an event message to fit), and the group's facts and links.
+pub fn alerts(
+    notification: &Notification,
+    group: &AlertGroup,
+    classification: &Classification,
+    format: CardFormat,
+) -> TeamsMessage {
+    render(&Content::alerts(notification, group, classification), format)
+}
+
+fn render(content: &Content<'_>, format: CardFormat) -> TeamsMessage {
     match format {
-        CardFormat::Adaptive => fit(content.message, |message| {
-            TeamsMessage::Adaptive(adaptive::message(&content, message))
+        CardFormat::Adaptive => fit(content.message.as_deref(), |message| {
+            TeamsMessage::Adaptive(adaptive::message(content, message))
         }),
-        CardFormat::MessageCard => fit(content.message, |message| {
-            TeamsMessage::MessageCard(message_card::message(&content, message))
+        CardFormat::MessageCard => fit(content.message.as_deref(), |message| {
+            TeamsMessage::MessageCard(message_card::message(content, message))
         }),
     }
 }
@@ -150,7 +166,84 @@ impl<'e> Content<'e> {
         Content {
             title: truncate(&title, TITLE_LIMIT).into_owned(),
             severity: classification.severity,
-            message: event.event_message(),
+            message: event.event_message().map(Cow::Borrowed),
+            facts,
+        }
+    }
+
+    fn alerts(
+        notification: &Notification,
+        group: &AlertGroup,
+        classification: &Classification,
+    ) -> Self {
+        let title = format!(
+            "{}: {}",
+            notification.subject(),
+            notification.headline(classification)
+        );
+        let lines: Vec<String> = group
+            .alerts
+            .iter()
+            .map(|alert| {
+                let status = match alert.status {
+                    AlertStatus::Firing => "Firing",
+                    AlertStatus::Resolved => "Resolved",
+                };
+                let subject = match (alert.labels.get("name"), alert.labels.get("namespace")) {
+                    (Some(name), Some(namespace)) => format!("{name}.{namespace}"),
+                    _ => alert.alertname().unwrap_or("alert").to_owned(),
+                };
+                let mut line = format!("{status}: {subject}");
+                for key in ["summary", "description"] {
+                    if let Some(text) = alert.annotations.get(key) {
+                        line.push_str(" — ");
+                        line.push_str(text);
+                    }
+                }
+                line.push_str(&format!(" (since {}", alert.starts_at));
+                if alert.has_ended() {
+                    line.push_str(&format!(", ended {}", alert.ends_at));
+                }
+                line.push(')');
+                line
+            })
+            .collect();
+        let mut facts = Vec::new();
+        let mut fact = |name: &str, value: &str| {
+            facts.push((name.to_owned(), truncate(value, HIGHLIGHT_LIMIT).into_owned()))
+        };
+        fact("Status", group.status.as_str());
+        if let Some((name, namespace)) = group.canary() {
+            fact("Canary", name);
+            fact("Namespace", namespace);
+        }
+        fact(
+            "Alerts",
+            &format!(
+                "{} firing, {} resolved",
+                group.firing().count(),
+                group.resolved().count()
+            ),
+        );
+        if group.truncated_alerts > 0 {
+            fact(
+                "Not shown",
+                &format!("{} alerts (truncated by Alertmanager)", group.truncated_alerts),
+            );
+        }
+        if !group.receiver.is_empty() {
+            fact("Receiver", &group.receiver);
+        }
+        if let Some(source) = group.alerts.iter().map(|a| a.generator_url.as_str()).find(|u| !u.is_empty()) {
+            fact("Source", source);
+        }
+        if !group.external_url.is_empty() {
+            fact("Alertmanager", &group.external_url);
+        }
+        Content {
+            title: truncate(&title, TITLE_LIMIT).into_owned(),
+            severity: classification.severity,
+            message: Some(Cow::Owned(lines.join("\n"))),
             facts,
         }
     }
