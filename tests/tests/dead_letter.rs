@@ -9,7 +9,7 @@ use std::time::Duration;
 use flagger_relay_core::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use flagger_relay_core::redrive::redrive;
 use flagger_relay_core::{Destination, Relay};
-use flagger_relay_slack::SlackWebhook;
+use flagger_relay_slack::Slack;
 use flagger_relay_teams::TeamsWebhook;
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::{Call, env, read};
@@ -45,7 +45,7 @@ async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetterRecord> {
     }
 }
 
-fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<SlackWebhook> {
+fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<Slack> {
     let url = format!("{}/services/T0/B0/dlqtest0123456789", server_uri.as_ref());
     flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap().with_dead_letter_queue(queue)
 }
@@ -262,7 +262,7 @@ async fn a_failed_dead_letter_write_answers_500_and_says_so() {
     let server = answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await;
     let config = Moto::shared().sdk_config().await;
     let missing = format!("{}/{}/{}", Moto::shared().endpoint(), moto::ACCOUNT, moto::unique("no-such-queue"));
-    let relay = slack(&server.uri(), DeadLetterQueue::with_config(missing, config));
+    let relay = slack(server.uri(), DeadLetterQueue::with_config(missing, config));
     let (status, body) = read(relay.handle(Call::post(EVENT).request()).await);
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["dead_lettered"], false);
@@ -273,7 +273,7 @@ async fn a_failed_dead_letter_write_answers_500_and_says_so() {
 async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(503)).await;
-    let relay = slack(&down.uri(), dlq);
+    let relay = slack(down.uri(), dlq);
     for _ in 0..3 {
         let (status, _) = read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(4)).request()).await);
         assert_eq!(status, 503);
@@ -287,7 +287,7 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
     // Back up: every record is delivered once and the queue is empty.
     let up = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).expect(3).mount(&up).await;
-    let healthy = slack(&up.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
+    let healthy = slack(up.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
     let listed = redrive(&healthy, &queue_handle, true).await.unwrap();
     assert_eq!((listed.delivered, listed.left), (0, 3), "a dry run only lists");
     let report = redrive(&healthy, &queue_handle, false).await.unwrap();
@@ -299,7 +299,7 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
 async fn redrive_raises_the_attempt_count_of_what_fails_again() {
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(500)).await;
-    let relay = slack(&down.uri(), dlq);
+    let relay = slack(down.uri(), dlq);
     read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(4)).request()).await);
     let first_attempts = down.received_requests().await.unwrap().len() as u32;
     let config = Moto::shared().sdk_config().await;
@@ -336,7 +336,7 @@ async fn two_thousand_events_are_all_accounted_for() {
     let flaky = MockServer::start().await;
     Mock::given(method("POST")).respond_with(Flaky { seed: std::sync::Mutex::new(0x5eed_f1a6) }).mount(&flaky).await;
     let (dlq, sqs, url) = queue().await;
-    let mut relay = slack(&flaky.uri(), dlq);
+    let mut relay = slack(flaky.uri(), dlq);
     // Fast retries keep the run short; the policy's shape is what is under test, not its delays.
     let settings = relay_settings_fast(&relay);
     relay = Relay::new(settings, relay.into_destination()).with_dead_letter_queue(DeadLetterQueue::with_config(url.clone(), Moto::shared().sdk_config().await));
@@ -358,7 +358,7 @@ async fn two_thousand_events_are_all_accounted_for() {
     let healthy = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).expect(u64::from(records_before)).mount(&healthy).await;
     let config = Moto::shared().sdk_config().await;
-    let redriver = slack(&healthy.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
+    let redriver = slack(healthy.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
     let report = redrive(&redriver, &DeadLetterQueue::with_config(url.clone(), config), false).await.unwrap();
     assert_eq!((report.delivered, report.failed, report.unreadable), (records_before, 0, 0));
     assert!(parked(&sqs, &url).await.is_empty());

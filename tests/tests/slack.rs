@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use flagger_relay_slack::{SlackWebhook, relay_from_env};
+use flagger_relay_slack::{Slack, relay_from_env};
 use flagger_relay_core::Relay;
 use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, write_payloads};
 use serde_json::Value;
@@ -15,7 +15,7 @@ async fn slack() -> MockServer {
     MockServer::start().await
 }
 
-fn relay(server: &MockServer, extra: &[(&str, &str)]) -> Relay<SlackWebhook> {
+fn relay(server: &MockServer, extra: &[(&str, &str)]) -> Relay<Slack> {
     let url = format!("{}{HOOK_PATH}", server.uri());
     let mut vars = vec![("SLACK_WEBHOOK_URL", url.as_str())];
     vars.extend_from_slice(extra);

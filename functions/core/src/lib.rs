@@ -54,6 +54,13 @@ pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
 }
 
+/// The process environment with every `*_SECRET_ARN` reference fetched from its store, read
+/// once at cold start; a reference that cannot be read ends the cold start with one log line.
+pub async fn environment(function: &str) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
+    static PROCESS: config::ProcessEnv = config::ProcessEnv;
+    secrets::resolve(&PROCESS).await.unwrap_or_else(|err| exit_on_config_error(function, &err))
+}
+
 /// Ends a cold start that cannot succeed with one clear log line instead of failing every
 /// request that follows.
 pub fn exit_on_config_error(function: &str, err: &dyn std::fmt::Display) -> ! {

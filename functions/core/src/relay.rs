@@ -13,7 +13,7 @@ use crate::classify::Classification;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
-use crate::deliver::{AttemptError, Delivered, DeliveryFailure, with_retries};
+use crate::deliver::{AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries};
 use crate::notification::Notification;
 use crate::redact::Redactor;
 
@@ -33,6 +33,23 @@ pub trait Destination: Send + Sync + 'static {
 
     /// Values that must never appear in a response or a log line (webhook URLs, tokens).
     fn secrets(&self) -> Vec<String>;
+
+    /// Delivers one notification within `deadline`. By default: render once and retry `send`
+    /// as a whole. A destination whose delivery is several dependent calls (Slack threads:
+    /// post the reply, record the stage, update the parent) overrides it and retries each call
+    /// on its own, so that a retry never repeats a call that went through.
+    fn deliver(
+        &self,
+        notification: &Notification,
+        classification: &Classification,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Delivered, DeliveryFailure>> + Send {
+        async move {
+            let payload = self.render(notification, classification);
+            with_retries(retry, deadline, |timeout| self.send(&payload, timeout)).await
+        }
+    }
 }
 
 pub struct Relay<D> {
@@ -106,12 +123,12 @@ impl<D: Destination> Relay<D> {
         if !self.settings.filter.passes(notification, &classification) {
             return Outcome::Filtered { stage, severity };
         }
-        let payload = self.destination.render(notification, &classification);
         if self.settings.dry_run {
+            let payload = self.destination.render(notification, &classification);
             let payload = serde_json::to_value(&payload).unwrap_or_default();
             return Outcome::DryRun { payload, stage, severity };
         }
-        let sent = self.send(&payload, deadline).await;
+        let sent = self.send(notification, &classification, deadline).await;
         match sent {
             Ok(delivered) => Outcome::Delivered { delivered, stage, severity },
             Err(failure) => {
@@ -125,12 +142,17 @@ impl<D: Destination> Relay<D> {
     /// such as those redriven from the dead-letter queue.
     pub async fn deliver(&self, notification: &Notification, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
         let classification = notification.classify();
-        let payload = self.destination.render(notification, &classification);
-        self.send(&payload, deadline).await
+        self.send(notification, &classification, deadline).await
     }
 
-    async fn send(&self, payload: &D::Payload, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
-        with_retries(&self.settings.retry, deadline, |timeout| self.destination.send(payload, timeout))
+    async fn send(
+        &self,
+        notification: &Notification,
+        classification: &Classification,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        self.destination
+            .deliver(notification, classification, &self.settings.retry, deadline)
             .await
             .map_err(|failure| DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure })
     }

@@ -44,10 +44,22 @@ pub struct SecretSetting {
 /// Every setting that may come from a store. A function that does not read one of them simply
 /// never asks for it.
 pub const SECRET_SETTINGS: [SecretSetting; 4] = [
-    SecretSetting { name: "SLACK_WEBHOOK_URL", reference: "SLACK_WEBHOOK_URL_SECRET_ARN" },
-    SecretSetting { name: "SLACK_BOT_TOKEN", reference: "SLACK_BOT_TOKEN_SECRET_ARN" },
-    SecretSetting { name: "TEAMS_WEBHOOK_URL", reference: "TEAMS_WEBHOOK_URL_SECRET_ARN" },
-    SecretSetting { name: "RELAY_TOKEN", reference: "RELAY_TOKEN_SECRET_ARN" },
+    SecretSetting {
+        name: "SLACK_WEBHOOK_URL",
+        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "SLACK_BOT_TOKEN",
+        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "TEAMS_WEBHOOK_URL",
+        reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "RELAY_TOKEN",
+        reference: "RELAY_TOKEN_SECRET_ARN",
+    },
 ];
 
 /// Lambda gives a function's initialisation 10 seconds: the store must answer well within it,
@@ -61,9 +73,15 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     #[error("{name} and {reference} are both set: set only one of them")]
-    Ambiguous { name: &'static str, reference: &'static str },
+    Ambiguous {
+        name: &'static str,
+        reference: &'static str,
+    },
     #[error("{reference} is not a usable ARN: {problem}")]
-    InvalidReference { reference: &'static str, problem: String },
+    InvalidReference {
+        reference: &'static str,
+        problem: String,
+    },
     #[error("{reference}: {operation} failed: {}", describe(.code.as_deref(), .detail))]
     Fetch {
         reference: &'static str,
@@ -74,7 +92,10 @@ pub enum SecretError {
         detail: String,
     },
     #[error("{reference}: {problem}")]
-    Unusable { reference: &'static str, problem: &'static str },
+    Unusable {
+        reference: &'static str,
+        problem: &'static str,
+    },
 }
 
 impl SecretError {
@@ -126,11 +147,16 @@ impl SecretReference {
     /// `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME` or
     /// `arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`.
     pub fn parse(reference: &'static str, raw: &str) -> Result<Self, SecretError> {
-        let invalid = |problem: &str| SecretError::InvalidReference { reference, problem: problem.to_owned() };
+        let invalid = |problem: &str| SecretError::InvalidReference {
+            reference,
+            problem: problem.to_owned(),
+        };
         let arn = raw.trim();
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let [prefix, partition, service, region, account, resource] = parts[..] else {
-            return Err(invalid("expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"));
+            return Err(invalid(
+                "expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME",
+            ));
         };
         if prefix != "arn" || partition.is_empty() {
             return Err(invalid("it does not start with arn:PARTITION:"));
@@ -145,7 +171,11 @@ impl SecretReference {
             "secretsmanager" => SecretStore::SecretsManager,
             "ssm" => SecretStore::ParameterStore,
             // Not echoed: a value pasted into the wrong setting may be the secret itself.
-            _ => return Err(invalid("its service is not a secret store; use secretsmanager or ssm")),
+            _ => {
+                return Err(invalid(
+                    "its service is not a secret store; use secretsmanager or ssm",
+                ));
+            }
         };
         let named = match store {
             SecretStore::SecretsManager => resource.strip_prefix("secret:"),
@@ -153,10 +183,18 @@ impl SecretReference {
         };
         match (store, named) {
             (_, Some(name)) if !name.is_empty() => {}
-            (SecretStore::SecretsManager, _) => return Err(invalid("a Secrets Manager ARN ends in secret:NAME")),
-            (SecretStore::ParameterStore, _) => return Err(invalid("a Parameter Store ARN ends in parameter/NAME")),
+            (SecretStore::SecretsManager, _) => {
+                return Err(invalid("a Secrets Manager ARN ends in secret:NAME"));
+            }
+            (SecretStore::ParameterStore, _) => {
+                return Err(invalid("a Parameter Store ARN ends in parameter/NAME"));
+            }
         }
-        Ok(SecretReference { store, region: region.to_owned(), arn: arn.to_owned() })
+        Ok(SecretReference {
+            store,
+            region: region.to_owned(),
+            arn: arn.to_owned(),
+        })
     }
 }
 
@@ -179,13 +217,19 @@ impl<E: Env> Env for ResolvedEnv<'_, E> {
 impl<E> ResolvedEnv<'_, E> {
     /// The settings whose values came from a store, in the order of [`SECRET_SETTINGS`].
     pub fn from_store(&self) -> Vec<&'static str> {
-        SECRET_SETTINGS.iter().map(|s| s.name).filter(|name| self.fetched.contains_key(name)).collect()
+        SECRET_SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .filter(|name| self.fetched.contains_key(name))
+            .collect()
     }
 }
 
 impl<E> fmt::Debug for ResolvedEnv<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResolvedEnv").field("from_store", &self.from_store()).finish_non_exhaustive()
+        f.debug_struct("ResolvedEnv")
+            .field("from_store", &self.from_store())
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +241,10 @@ pub async fn resolve<E: Env>(env: &E) -> Result<ResolvedEnv<'_, E>, SecretError>
 
 /// [`resolve`] with the SDK configuration supplied by the caller; `sdk_config` is called only
 /// when at least one reference is set.
-pub async fn resolve_with<'e, E, F, Fut>(env: &'e E, sdk_config: F) -> Result<ResolvedEnv<'e, E>, SecretError>
+pub async fn resolve_with<'e, E, F, Fut>(
+    env: &'e E,
+    sdk_config: F,
+) -> Result<ResolvedEnv<'e, E>, SecretError>
 where
     E: Env,
     F: FnOnce() -> Fut,
@@ -207,9 +254,14 @@ where
     // is reported without waiting for the first.
     let mut references = Vec::new();
     for setting in SECRET_SETTINGS {
-        let Some(raw) = env.var(setting.reference) else { continue };
+        let Some(raw) = env.var(setting.reference) else {
+            continue;
+        };
         if env.var(setting.name).is_some() {
-            return Err(SecretError::Ambiguous { name: setting.name, reference: setting.reference });
+            return Err(SecretError::Ambiguous {
+                name: setting.name,
+                reference: setting.reference,
+            });
         }
         references.push((setting, SecretReference::parse(setting.reference, &raw)?));
     }
@@ -224,7 +276,10 @@ where
         // leaves; no webhook URL or token ends in whitespace.
         let value = value.trim();
         if value.is_empty() {
-            return Err(SecretError::Unusable { reference: setting.reference, problem: "the stored value is empty" });
+            return Err(SecretError::Unusable {
+                reference: setting.reference,
+                problem: "the stored value is empty",
+            });
         }
         tracing::debug!(setting = setting.name, store = ?reference.store, "secret read from the store");
         fetched.insert(setting.name, value.to_owned());
@@ -240,13 +295,20 @@ fn timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
-async fn fetch(sdk: &SdkConfig, reference: &'static str, arn: &SecretReference) -> Result<String, SecretError> {
+async fn fetch(
+    sdk: &SdkConfig,
+    reference: &'static str,
+    arn: &SecretReference,
+) -> Result<String, SecretError> {
     // A secret is read in its own region: a client for the function's region would not find a
     // secret kept in another one.
     let region = Region::new(arn.region.clone());
     match arn.store {
         SecretStore::SecretsManager => {
-            let config = aws_sdk_secretsmanager::config::Builder::from(sdk).region(region).timeout_config(timeouts()).build();
+            let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .region(region)
+                .timeout_config(timeouts())
+                .build();
             let output = aws_sdk_secretsmanager::Client::from_conf(config)
                 .get_secret_value()
                 .secret_id(&arn.arn)
@@ -268,7 +330,10 @@ async fn fetch(sdk: &SdkConfig, reference: &'static str, arn: &SecretReference) 
             Ok(value)
         }
         SecretStore::ParameterStore => {
-            let config = aws_sdk_ssm::config::Builder::from(sdk).region(region).timeout_config(timeouts()).build();
+            let config = aws_sdk_ssm::config::Builder::from(sdk)
+                .region(region)
+                .timeout_config(timeouts())
+                .build();
             let output = aws_sdk_ssm::Client::from_conf(config)
                 .get_parameter()
                 .name(&arn.arn)
@@ -286,7 +351,10 @@ async fn fetch(sdk: &SdkConfig, reference: &'static str, arn: &SecretReference) 
                     problem: "the parameter is not a SecureString; store credentials encrypted",
                 });
             }
-            parameter.value.ok_or(SecretError::Unusable { reference, problem: "the parameter has no value" })
+            parameter.value.ok_or(SecretError::Unusable {
+                reference,
+                problem: "the parameter has no value",
+            })
         }
     }
 }
@@ -297,22 +365,37 @@ async fn fetch(sdk: &SdkConfig, reference: &'static str, arn: &SecretReference) 
 /// Never the SDK's whole error for an error that carries a response: its `Debug` and
 /// `DisplayErrorContext` print the raw response body, and a body the SDK could not read might
 /// be the secret itself.
-fn fetch_error<E>(reference: &'static str, operation: &'static str, err: &SdkError<E, HttpResponse>) -> SecretError
+fn fetch_error<E>(
+    reference: &'static str,
+    operation: &'static str,
+    err: &SdkError<E, HttpResponse>,
+) -> SecretError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let (code, detail) = match err {
         SdkError::ServiceError(_) if err.code().is_some() => (
             err.code().map(str::to_owned),
-            err.message().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" "),
+            err.message()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         ),
         SdkError::ServiceError(context) => unreadable(context.raw()),
         SdkError::ResponseError(context) => unreadable(context.raw()),
         SdkError::TimeoutError(_) => (None, "no answer from the store in time".to_owned()),
-        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => (None, DisplayErrorContext(err).to_string()),
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
+            (None, DisplayErrorContext(err).to_string())
+        }
         _ => (None, "unexpected SDK error".to_owned()),
     };
-    SecretError::Fetch { reference, operation, code, detail }
+    SecretError::Fetch {
+        reference,
+        operation,
+        code,
+        detail,
+    }
 }
 
 /// An answer in a form the SDK does not expect (an XML error from a JSON service, an HTML page
@@ -321,9 +404,18 @@ where
 fn unreadable(raw: &HttpResponse) -> (Option<String>, String) {
     let status = raw.status();
     if status.is_success() {
-        (None, format!("the store's answer could not be read (HTTP {})", status.as_u16()))
+        (
+            None,
+            format!(
+                "the store's answer could not be read (HTTP {})",
+                status.as_u16()
+            ),
+        )
     } else {
-        (xml_error_code(raw.body().bytes()), format!("HTTP {}", status.as_u16()))
+        (
+            xml_error_code(raw.body().bytes()),
+            format!("HTTP {}", status.as_u16()),
+        )
     }
 }
 
@@ -332,7 +424,9 @@ fn xml_error_code(body: Option<&[u8]>) -> Option<String> {
     let body = std::str::from_utf8(body?).ok()?;
     let start = body.find("<Code>")? + "<Code>".len();
     let code = &body[start..start + body[start..].find("</Code>")?];
-    let code_shaped = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    let code_shaped = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
     code_shaped.then(|| code.to_owned())
 }
 
@@ -341,11 +435,16 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
-    const SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:flagger-relay/slack-AbCdEf";
-    const PARAMETER_ARN: &str = "arn:aws:ssm:eu-west-1:123456789012:parameter/flagger-relay/relay-token";
+    const SECRET_ARN: &str =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:flagger-relay/slack-AbCdEf";
+    const PARAMETER_ARN: &str =
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/flagger-relay/relay-token";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     /// An SDK configuration that must never be asked for.
@@ -356,12 +455,24 @@ mod tests {
     #[test]
     fn parses_secrets_manager_and_parameter_store_arns() {
         let secret = SecretReference::parse("R", SECRET_ARN).unwrap();
-        assert_eq!((secret.store, secret.region.as_str(), secret.arn.as_str()), (SecretStore::SecretsManager, "eu-west-1", SECRET_ARN));
-        let partial = SecretReference::parse("R", "arn:aws:secretsmanager:us-east-1:123456789012:secret:relay").unwrap();
+        assert_eq!(
+            (secret.store, secret.region.as_str(), secret.arn.as_str()),
+            (SecretStore::SecretsManager, "eu-west-1", SECRET_ARN)
+        );
+        let partial = SecretReference::parse(
+            "R",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:relay",
+        )
+        .unwrap();
         assert_eq!(partial.store, SecretStore::SecretsManager);
         let parameter = SecretReference::parse("R", &format!(" {PARAMETER_ARN}\n")).unwrap();
-        assert_eq!((parameter.store, parameter.arn.as_str()), (SecretStore::ParameterStore, PARAMETER_ARN));
-        let china = SecretReference::parse("R", "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x").unwrap();
+        assert_eq!(
+            (parameter.store, parameter.arn.as_str()),
+            (SecretStore::ParameterStore, PARAMETER_ARN)
+        );
+        let china =
+            SecretReference::parse("R", "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x")
+                .unwrap();
         assert_eq!(china.region, "cn-north-1");
     }
 
@@ -369,45 +480,87 @@ mod tests {
     fn refuses_what_is_not_a_secret_or_parameter_arn() {
         for (raw, problem) in [
             ("flagger-relay/slack", "expected arn:aws:secretsmanager"),
-            ("https://hooks.slack.com/services/T/B/x", "expected arn:aws:secretsmanager"),
+            (
+                "https://hooks.slack.com/services/T/B/x",
+                "expected arn:aws:secretsmanager",
+            ),
             ("arn:aws:s3:::bucket/key:x", "names no region"),
-            ("arn:aws:s3:eu-west-1:123456789012:bucket/key", "service is not a secret store"),
-            ("arn:aws:kms:eu-west-1:123456789012:key/1234", "service is not a secret store"),
-            ("arn:aws:secretsmanager:eu-west-1:123456789012:parameter/x", "ends in secret:NAME"),
-            ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:", "ends in secret:NAME"),
-            ("arn:aws:ssm:eu-west-1:123456789012:document/x", "ends in parameter/NAME"),
+            (
+                "arn:aws:s3:eu-west-1:123456789012:bucket/key",
+                "service is not a secret store",
+            ),
+            (
+                "arn:aws:kms:eu-west-1:123456789012:key/1234",
+                "service is not a secret store",
+            ),
+            (
+                "arn:aws:secretsmanager:eu-west-1:123456789012:parameter/x",
+                "ends in secret:NAME",
+            ),
+            (
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:",
+                "ends in secret:NAME",
+            ),
+            (
+                "arn:aws:ssm:eu-west-1:123456789012:document/x",
+                "ends in parameter/NAME",
+            ),
             ("arn:aws:ssm:eu-west-1:1234:parameter/x", "12-digit account"),
-            ("urn:aws:ssm:eu-west-1:123456789012:parameter/x", "does not start with arn:"),
+            (
+                "urn:aws:ssm:eu-west-1:123456789012:parameter/x",
+                "does not start with arn:",
+            ),
         ] {
             let err = SecretReference::parse("RELAY_TOKEN_SECRET_ARN", raw).unwrap_err();
             let shown = err.to_string();
-            assert!(shown.starts_with("RELAY_TOKEN_SECRET_ARN is not a usable ARN: "), "{raw}: {shown}");
+            assert!(
+                shown.starts_with("RELAY_TOKEN_SECRET_ARN is not a usable ARN: "),
+                "{raw}: {shown}"
+            );
             assert!(shown.contains(problem), "{raw}: {shown}");
         }
     }
 
     #[tokio::test]
     async fn without_references_passes_the_environment_through_and_calls_no_aws() {
-        let base = env(&[("RELAY_TOKEN", "plain-token"), ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/x")]);
+        let base = env(&[
+            ("RELAY_TOKEN", "plain-token"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+        ]);
         let resolved = resolve_with(&base, no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
-        assert_eq!(resolved.var("SLACK_WEBHOOK_URL").as_deref(), Some("https://hooks.slack.com/services/T/B/x"));
+        assert_eq!(
+            resolved.var("SLACK_WEBHOOK_URL").as_deref(),
+            Some("https://hooks.slack.com/services/T/B/x")
+        );
         assert_eq!(resolved.var("UNSET"), None);
         assert!(resolved.from_store().is_empty());
     }
 
     #[tokio::test]
     async fn an_empty_reference_counts_as_unset() {
-        let base = env(&[("RELAY_TOKEN", "plain-token"), ("RELAY_TOKEN_SECRET_ARN", "  ")]);
+        let base = env(&[
+            ("RELAY_TOKEN", "plain-token"),
+            ("RELAY_TOKEN_SECRET_ARN", "  "),
+        ]);
         let resolved = resolve_with(&base, no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
     }
 
     #[tokio::test]
     async fn refuses_a_setting_given_both_ways() {
-        let base = env(&[("RELAY_TOKEN", "plain-token"), ("RELAY_TOKEN_SECRET_ARN", PARAMETER_ARN)]);
+        let base = env(&[
+            ("RELAY_TOKEN", "plain-token"),
+            ("RELAY_TOKEN_SECRET_ARN", PARAMETER_ARN),
+        ]);
         let err = resolve_with(&base, no_sdk).await.unwrap_err();
-        assert_eq!(err.to_string(), "RELAY_TOKEN and RELAY_TOKEN_SECRET_ARN are both set: set only one of them");
+        assert_eq!(
+            err.to_string(),
+            "RELAY_TOKEN and RELAY_TOKEN_SECRET_ARN are both set: set only one of them"
+        );
         assert!(!err.to_string().contains("plain-token"));
         assert_eq!(err.setting(), "RELAY_TOKEN");
     }
@@ -415,7 +568,10 @@ mod tests {
     #[tokio::test]
     async fn checks_every_reference_before_loading_the_sdk() {
         let loaded = Cell::new(false);
-        let base = env(&[("SLACK_WEBHOOK_URL_SECRET_ARN", SECRET_ARN), ("RELAY_TOKEN_SECRET_ARN", "relay-token")]);
+        let base = env(&[
+            ("SLACK_WEBHOOK_URL_SECRET_ARN", SECRET_ARN),
+            ("RELAY_TOKEN_SECRET_ARN", "relay-token"),
+        ]);
         let err = resolve_with(&base, || {
             loaded.set(true);
             no_sdk()
@@ -429,16 +585,25 @@ mod tests {
     #[test]
     fn shows_no_value_in_debug_output() {
         let base = env(&[]);
-        let resolved = ResolvedEnv { base: &base, fetched: [("RELAY_TOKEN", "hunter2-sekrit".to_owned())].into() };
+        let resolved = ResolvedEnv {
+            base: &base,
+            fetched: [("RELAY_TOKEN", "hunter2-sekrit".to_owned())].into(),
+        };
         let shown = format!("{resolved:?}");
         assert_eq!(shown, r#"ResolvedEnv { from_store: ["RELAY_TOKEN"], .. }"#);
-        assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("hunter2-sekrit"));
+        assert_eq!(
+            resolved.var("RELAY_TOKEN").as_deref(),
+            Some("hunter2-sekrit")
+        );
     }
 
     #[test]
     fn takes_only_a_code_shaped_word_from_an_xml_error() {
         let xml = |body: &str| xml_error_code(Some(body.as_bytes()));
-        assert_eq!(xml("<Error><Code>AccessDenied</Code><Message>no</Message></Error>").as_deref(), Some("AccessDenied"));
+        assert_eq!(
+            xml("<Error><Code>AccessDenied</Code><Message>no</Message></Error>").as_deref(),
+            Some("AccessDenied")
+        );
         assert_eq!(xml("<Code>Some thing</Code>"), None);
         assert_eq!(xml("<Code></Code>"), None);
         assert_eq!(xml("<html>Forbidden</html>"), None);

@@ -1,14 +1,76 @@
-//! The Slack function: Flagger events to a Slack incoming webhook.
+//! The Slack function: Flagger events to a Slack incoming webhook, or through the Web API
+//! with a bot token, one thread per rollout ([`bot`]).
 
+pub mod bot;
 pub mod render;
 
 use std::time::Duration;
 
+use serde::Serialize;
+use tokio::time::Instant;
+
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
-use flagger_relay_core::deliver::{AttemptError, http_client, post_json};
+use flagger_relay_core::deliver::{AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json};
 use flagger_relay_core::{Classification, Destination, Notification, Relay};
 
+pub use bot::SlackBot;
+pub use bot::summary::ChatMessage;
 pub use render::{Overrides, SlackMessage};
+
+/// Where the Slack function posts, chosen at cold start: the Web API with a bot token when
+/// `SLACK_BOT_TOKEN` is set, the incoming webhook otherwise.
+pub enum Slack {
+    Webhook(SlackWebhook),
+    Bot(Box<SlackBot>),
+}
+
+/// What a dry run shows: the webhook message, or the `chat.postMessage` body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SlackPayload {
+    Webhook(SlackMessage),
+    Bot(ChatMessage),
+}
+
+impl Destination for Slack {
+    const KIND: &'static str = "slack";
+    type Payload = SlackPayload;
+
+    fn render(&self, notification: &Notification, classification: &Classification) -> SlackPayload {
+        match self {
+            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(notification, classification)),
+            Slack::Bot(bot) => SlackPayload::Bot(bot.render(notification, classification)),
+        }
+    }
+
+    async fn send(&self, payload: &SlackPayload, timeout: Duration) -> Result<(), AttemptError> {
+        match (self, payload) {
+            (Slack::Webhook(webhook), SlackPayload::Webhook(message)) => webhook.send(message, timeout).await,
+            // Bot mode is several dependent calls, each retried on its own: see `deliver`.
+            _ => Err(AttemptError::permanent("bot mode delivers through Destination::deliver")),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        notification: &Notification,
+        classification: &Classification,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        match self {
+            Slack::Webhook(webhook) => webhook.deliver(notification, classification, retry, deadline).await,
+            Slack::Bot(bot) => bot.deliver_with(retry, notification, classification, deadline).await,
+        }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        match self {
+            Slack::Webhook(webhook) => webhook.secrets(),
+            Slack::Bot(bot) => bot.secrets(),
+        }
+    }
+}
 
 /// Delivers to an incoming webhook (`SLACK_WEBHOOK_URL`).
 pub struct SlackWebhook {
@@ -49,8 +111,15 @@ impl Destination for SlackWebhook {
 }
 
 /// Reads the Slack function's whole configuration.
-pub fn relay_from_env(env: &impl Env) -> Result<Relay<SlackWebhook>, ConfigError> {
+pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
     let settings = RelaySettings::from_env(env)?;
+    if let Some(bot) = SlackBot::from_env(env)? {
+        if env.var("SLACK_WEBHOOK_URL").is_some() {
+            tracing::warn!("SLACK_BOT_TOKEN is set: posting through the Web API; SLACK_WEBHOOK_URL is not used");
+        }
+        let bot = bot.with_retry_policy(settings.retry);
+        return Ok(Relay::new(settings, Slack::Bot(Box::new(bot))));
+    }
     let url = match env.var("SLACK_WEBHOOK_URL") {
         Some(raw) => Some(SecretUrl::parse("SLACK_WEBHOOK_URL", &raw)?),
         None if settings.dry_run => None,
@@ -62,7 +131,7 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<SlackWebhook>, ConfigError
         icon_emoji: env.var("SLACK_ICON_EMOJI"),
     };
     let client = http_client(Duration::from_secs(2)).map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(settings, SlackWebhook::new(client, url, overrides)))
+    Ok(Relay::new(settings, Slack::Webhook(SlackWebhook::new(client, url, overrides))))
 }
 
 #[cfg(test)]

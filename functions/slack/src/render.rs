@@ -151,82 +151,6 @@ fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
     elements
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use flagger_relay_core::classify;
-
-    fn event(message: &str) -> CanaryEvent {
-        let body = serde_json::json!({
-            "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b",
-            "metadata": {"eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137", "cluster": "<!here>"}
-        });
-        CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap()
-    }
-
-    fn all_text(message: &SlackMessage) -> String {
-        serde_json::to_string(message).unwrap()
-    }
-
-    /// Every text Slack parses for mentions and links (top-level `text`, mrkdwn objects).
-    fn parsed_texts(message: &SlackMessage) -> Vec<String> {
-        let mut texts = vec![message.text.clone()];
-        for block in &message.attachments[0].blocks {
-            let objects: Vec<&Text> = match block {
-                Block::Header { text } => vec![text],
-                Block::Section { text, fields } => text.iter().chain(fields).collect(),
-                Block::Context { elements } => elements.iter().collect(),
-            };
-            texts.extend(objects.into_iter().filter_map(|text| match text {
-                Text::Mrkdwn { text } => Some(text.clone()),
-                Text::PlainText { .. } => None,
-            }));
-        }
-        texts
-    }
-
-    #[test]
-    fn escapes_mentions_and_links_from_event_text() {
-        let e = event("deploy <!channel> see <https://evil.example|click> & run");
-        let rendered = message(&e, &classify(&e), &Overrides::default());
-        for text in parsed_texts(&rendered) {
-            assert!(!text.contains('<'), "a mention or link needs '<': {text}");
-        }
-        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!channel&gt;"));
-        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!here&gt;"));
-    }
-
-    #[test]
-    fn keeps_every_text_within_slack_limits() {
-        let e = event(&"x".repeat(100_000));
-        let rendered = message(&e, &classify(&e), &Overrides::default());
-        let blocks = &rendered.attachments[0].blocks;
-        for block in blocks {
-            let (limit, texts) = match block {
-                Block::Header { text } => (HEADER_LIMIT, vec![text]),
-                Block::Section { text, fields } => {
-                    assert!(fields.len() <= FIELDS_LIMIT);
-                    (SECTION_LIMIT, text.iter().chain(fields).collect())
-                }
-                Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
-            };
-            for text in texts {
-                let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = text;
-                assert!(text.chars().count() <= limit, "{} > {limit}", text.chars().count());
-            }
-        }
-        assert!(rendered.text.chars().count() <= TEXT_LIMIT);
-        assert!(blocks.len() <= 50);
-    }
-
-    #[test]
-    fn colours_by_severity() {
-        assert_eq!(color(Severity::Info), "#2EB67D");
-        assert_eq!(color(Severity::Warning), "#ECB22E");
-        assert_eq!(color(Severity::Error), "#E01E5A");
-    }
-}
-
 /// Alert sections shown before the rest are summarised: the header, the alerts and the
 /// context stay well inside Slack's 50 blocks.
 const ALERTS_SHOWN: usize = 20;
@@ -299,4 +223,76 @@ fn alert_text(alert: &Alert) -> String {
 fn link(url: &str, label: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     matches!(parsed.scheme(), "http" | "https").then(|| format!("<{}|{label}>", escape(parsed.as_str()).replace('|', "%7C")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flagger_relay_core::classify;
+
+    fn event(message: &str) -> CanaryEvent {
+        let body = serde_json::json!({
+            "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b",
+            "metadata": {"eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137", "cluster": "<!here>"}
+        });
+        CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap()
+    }
+
+    /// Every text Slack parses for mentions and links (top-level `text`, mrkdwn objects).
+    fn parsed_texts(message: &SlackMessage) -> Vec<String> {
+        let mut texts = vec![message.text.clone()];
+        for block in &message.attachments[0].blocks {
+            let objects: Vec<&Text> = match block {
+                Block::Header { text } => vec![text],
+                Block::Section { text, fields } => text.iter().chain(fields).collect(),
+                Block::Context { elements } => elements.iter().collect(),
+            };
+            texts.extend(objects.into_iter().filter_map(|text| match text {
+                Text::Mrkdwn { text } => Some(text.clone()),
+                Text::PlainText { .. } => None,
+            }));
+        }
+        texts
+    }
+
+    #[test]
+    fn escapes_mentions_and_links_from_event_text() {
+        let e = event("deploy <!channel> see <https://evil.example|click> & run");
+        let rendered = message(&e, &classify(&e), &Overrides::default());
+        for text in parsed_texts(&rendered) {
+            assert!(!text.contains('<'), "a mention or link needs '<': {text}");
+        }
+        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!channel&gt;"));
+        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!here&gt;"));
+    }
+
+    #[test]
+    fn keeps_every_text_within_slack_limits() {
+        let e = event(&"x".repeat(100_000));
+        let rendered = message(&e, &classify(&e), &Overrides::default());
+        let blocks = &rendered.attachments[0].blocks;
+        for block in blocks {
+            let (limit, texts) = match block {
+                Block::Header { text } => (HEADER_LIMIT, vec![text]),
+                Block::Section { text, fields } => {
+                    assert!(fields.len() <= FIELDS_LIMIT);
+                    (SECTION_LIMIT, text.iter().chain(fields).collect())
+                }
+                Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
+            };
+            for text in texts {
+                let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = text;
+                assert!(text.chars().count() <= limit, "{} > {limit}", text.chars().count());
+            }
+        }
+        assert!(rendered.text.chars().count() <= TEXT_LIMIT);
+        assert!(blocks.len() <= 50);
+    }
+
+    #[test]
+    fn colours_by_severity() {
+        assert_eq!(color(Severity::Info), "#2EB67D");
+        assert_eq!(color(Severity::Warning), "#ECB22E");
+        assert_eq!(color(Severity::Error), "#E01E5A");
+    }
 }

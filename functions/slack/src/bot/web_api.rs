@@ -1,0 +1,270 @@
+//! A small client for the two Slack Web API methods the bot uses: `chat.postMessage` and
+//! `chat.update`.
+//!
+//! Slack's Web API answers HTTP 200 whether or not it did what was asked: the verdict is the
+//! JSON body, `{"ok":true,"ts":"…","channel":"…"}` or `{"ok":false,"error":"not_in_channel"}`.
+//! Only rate limiting (HTTP 429 with `Retry-After`) and Slack's own outages show in the status.
+//! One call here is one attempt; the caller retries each call on its own (see
+//! [`flagger_relay_core::deliver::with_retries`]), so a retry never repeats a call that
+//! already succeeded.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use flagger_relay_core::config::ConfigError;
+use flagger_relay_core::deliver::{AttemptError, http_reason, retry_after};
+
+/// The Web API method, as Slack names it in its URL and its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    PostMessage,
+    Update,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::PostMessage => "chat.postMessage",
+            Method::Update => "chat.update",
+        }
+    }
+}
+
+/// A bot token (`xoxb-…`). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotToken(String);
+
+impl BotToken {
+    /// Accepts a bot token only: a user token (`xoxp-`) would post as a person, and anything
+    /// else is a misplaced value (a webhook URL, a signing secret).
+    pub fn parse(setting: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let token = raw.trim();
+        let well_formed = token.len() > "xoxb-".len()
+            && token.starts_with("xoxb-")
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !well_formed {
+            return Err(ConfigError::Invalid {
+                name: setting,
+                expected: "a Slack bot token (xoxb-…)",
+            });
+        }
+        Ok(BotToken(token.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+/// What Slack answered to a successful post or update: where the message is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Every Web API answer, successful or not.
+#[derive(Deserialize)]
+struct Answer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+}
+
+/// `ok:false` errors worth trying again: Slack is limiting or having trouble, and the same
+/// call later will likely go through. Every other error is Slack refusing the call as made
+/// (`not_in_channel`, `channel_not_found`, `invalid_auth`, `missing_scope`, `msg_too_long`,
+/// `message_not_found`, …).
+const TRANSIENT_ERRORS: &[&str] = &[
+    "ratelimited",
+    "rate_limited",
+    "service_unavailable",
+    "internal_error",
+    "fatal_error",
+    "request_timeout",
+];
+
+/// What to do about the errors a person can fix, said where Flagger and the logs show it.
+fn hint(error: &str) -> Option<&'static str> {
+    match error {
+        "not_in_channel" => Some("invite the app to the channel, or grant it chat:write.public"),
+        "channel_not_found" => {
+            Some("check SLACK_CHANNEL_ID, and invite the app if the channel is private")
+        }
+        "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive" => {
+            Some("check SLACK_BOT_TOKEN")
+        }
+        "missing_scope" => Some("the app needs the chat:write scope"),
+        "is_archived" => Some("the channel is archived"),
+        _ => None,
+    }
+}
+
+/// The Web API at `base` (`https://slack.com/api`), called with one bot token.
+#[derive(Clone)]
+pub struct WebApi {
+    client: reqwest::Client,
+    base: String,
+    authorization: HeaderValue,
+}
+
+impl WebApi {
+    pub fn new(client: reqwest::Client, base: &str, token: &BotToken) -> Result<Self, ConfigError> {
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| ConfigError::Invalid {
+                name: "SLACK_BOT_TOKEN",
+                expected: "a Slack bot token (xoxb-…)",
+            })?;
+        // Keeps the header out of any debug output of the request.
+        authorization.set_sensitive(true);
+        Ok(WebApi {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            authorization,
+        })
+    }
+
+    /// One call of `method` with a JSON body, cut off after `timeout`.
+    pub async fn call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<Posted, AttemptError> {
+        let body =
+            serde_json::to_vec(body).map_err(|err| AttemptError::permanent(err.to_string()))?;
+        let response = self
+            .client
+            .post(format!("{}/{}", self.base, method.as_str()))
+            .header(AUTHORIZATION, self.authorization.clone())
+            // Without the charset Slack warns `missing_charset` on every call.
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .timeout(timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| transport_error(method, err))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let text = response
+            .text()
+            .await
+            .map_err(|err| transport_error(method, err))?;
+        let reason = |what: String| format!("{} failed: {what}", method.as_str());
+        match status {
+            200 => {}
+            429 | 500 | 502..=599 => {
+                return Err(AttemptError::Transient {
+                    reason: reason(http_reason(status, &text)),
+                    retry_after,
+                });
+            }
+            _ => return Err(AttemptError::permanent(reason(http_reason(status, &text)))),
+        }
+        // A 200 that is not a Web API answer (a proxy's page) might still have posted: not
+        // retried, so that it cannot post twice.
+        let answer: Answer = serde_json::from_str(&text).map_err(|_| {
+            AttemptError::permanent(reason("HTTP 200 without a Web API answer".to_owned()))
+        })?;
+        if !answer.ok {
+            let error = answer.error.unwrap_or_else(|| "unknown_error".to_owned());
+            let error = flagger_relay_core::text::truncate(&error, 100).into_owned();
+            if TRANSIENT_ERRORS.contains(&error.as_str()) {
+                return Err(AttemptError::Transient {
+                    reason: reason(error),
+                    retry_after,
+                });
+            }
+            let described = match hint(&error) {
+                Some(hint) => format!("{error} ({hint})"),
+                None => error,
+            };
+            return Err(AttemptError::permanent(reason(described)));
+        }
+        match (answer.channel, answer.ts) {
+            (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
+            _ => Err(AttemptError::permanent(reason(
+                "ok without channel and ts".to_owned(),
+            ))),
+        }
+    }
+}
+
+/// Why a call did not get an answer. The token travels in a header, never in the URL, so
+/// reqwest's errors cannot quote it; the URL is stripped all the same.
+fn transport_error(method: Method, err: reqwest::Error) -> AttemptError {
+    let err = err.without_url();
+    let what = if err.is_timeout() {
+        "request timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "connection failed while reading the response"
+    } else {
+        "request failed"
+    };
+    let mut reason = format!("{} failed: {what}", method.as_str());
+    let mut source = err.source();
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    AttemptError::transient(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_bot_tokens_only() {
+        assert!(BotToken::parse("T", "xoxb-123-456-abcDEF").is_ok());
+        assert!(BotToken::parse("T", " xoxb-123-456-abcDEF\n").is_ok());
+        assert!(BotToken::parse("T", "xoxb-").is_err());
+        for bad in [
+            "xoxp-123-456",
+            "https://hooks.slack.com/services/T/B/x",
+            "xoxb-12 34",
+        ] {
+            let err = BotToken::parse("SLACK_BOT_TOKEN", bad).unwrap_err();
+            assert!(
+                !err.to_string().contains(bad),
+                "the value is not echoed: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn never_shows_the_token_in_debug_output() {
+        let token = BotToken::parse("T", "xoxb-123-456-sekrit").unwrap();
+        assert_eq!(format!("{token:?}"), "BotToken(<redacted>)");
+    }
+
+    #[test]
+    fn hints_at_the_fix_for_configuration_errors() {
+        assert!(
+            hint("not_in_channel")
+                .unwrap()
+                .contains("chat:write.public")
+        );
+        assert!(hint("missing_scope").unwrap().contains("chat:write"));
+        assert_eq!(hint("msg_too_long"), None);
+    }
+}
