@@ -64,6 +64,9 @@ pub enum DeadLetter {
     Parked,
     /// The queue refused the record too; the event is only in the function's error log.
     WriteFailed(String),
+    /// Left to the caller to retry: an SNS delivery that failed transiently is returned to
+    /// Lambda as an error, whose retries and `OnFailure` destination take it from there.
+    LeftToRetry,
 }
 
 impl Outcome {

@@ -26,14 +26,22 @@ pub struct DeadLetterRecord {
     /// RFC 3339.
     pub first_attempt: String,
     pub last_attempt: String,
-    /// The request body exactly as it arrived.
+    /// The request body exactly as it arrived (for `source: sns`, the SNS message: the SNS
+    /// function's document carrying the original payload).
     pub payload: String,
+    /// How it arrived: `function-url` or `sns` (fan-out).
+    #[serde(default = "function_url")]
+    pub source: String,
+}
+
+fn function_url() -> String {
+    "function-url".to_owned()
 }
 
 pub const SCHEMA: &str = "flagger-relay.dead-letter/v1";
 
 impl DeadLetterRecord {
-    pub fn new(destination: &str, payload: &str, failure: &DeliveryFailure) -> Self {
+    pub fn new(destination: &str, source: &str, payload: &str, failure: &DeliveryFailure) -> Self {
         DeadLetterRecord {
             schema: SCHEMA.to_owned(),
             destination: destination.to_owned(),
@@ -43,6 +51,7 @@ impl DeadLetterRecord {
             first_attempt: rfc3339(failure.first_attempt),
             last_attempt: rfc3339(failure.last_attempt),
             payload: payload.to_owned(),
+            source: source.to_owned(),
         }
     }
 

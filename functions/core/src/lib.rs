@@ -11,6 +11,7 @@ pub mod dead_letter;
 pub mod deliver;
 pub mod event;
 pub mod facts;
+pub mod fan_out;
 pub mod filter;
 pub mod notification;
 pub mod redact;

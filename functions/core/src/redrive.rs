@@ -8,7 +8,9 @@ use aws_sdk_sqs::types::Message;
 use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
+use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
+use serde::Deserialize;
 use crate::relay::{Destination, Relay};
 
 /// What one redrive run did.
@@ -39,8 +41,14 @@ pub async fn redrive<D: Destination>(
     let mut report = RedriveReport::default();
     let mut hand_back = Vec::new();
     for message in messages {
-        let record = message.body().and_then(|body| serde_json::from_str::<DeadLetterRecord>(body).ok());
-        let notification = record.as_ref().and_then(|r| Notification::from_slice(r.payload.as_bytes()).ok());
+        let record = message.body().and_then(read_record);
+        let notification = record.as_ref().and_then(|r| {
+            let payload = r.payload.as_bytes();
+            match r.source.as_str() {
+                "sns" => fan_out::from_document(payload).ok(),
+                _ => Notification::from_slice(payload).ok(),
+            }
+        });
         let (Some(record), Some(notification)) = (record, notification) else {
             report.unreadable += 1;
             hand_back.push(message);
@@ -79,6 +87,50 @@ pub async fn redrive<D: Destination>(
         release(queue, &message).await?;
     }
     Ok(report)
+}
+
+/// Either shape a record takes in the queue: the relay's own, or what Lambda's `OnFailure`
+/// destination writes when it gives up on an SNS event (fan-out mode), read as the former.
+fn read_record(body: &str) -> Option<DeadLetterRecord> {
+    if let Ok(record) = serde_json::from_str::<DeadLetterRecord>(body) {
+        return Some(record);
+    }
+    let failure: LambdaFailure = serde_json::from_str(body).ok()?;
+    // The template names the functions `<stack>-slack` and `<stack>-teams`.
+    let function = failure.request_context.function_arn.split(':').nth(6)?;
+    let destination = function.rsplit('-').next()?;
+    let message = failure.request_payload.records.into_iter().next()?.sns.message;
+    Some(DeadLetterRecord {
+        schema: crate::dead_letter::SCHEMA.to_owned(),
+        destination: destination.to_owned(),
+        failure_class: "transient".to_owned(),
+        reason: format!("Lambda stopped retrying: {}", failure.request_context.condition),
+        attempts: failure.request_context.approximate_invoke_count,
+        first_attempt: failure.timestamp.clone(),
+        last_attempt: failure.timestamp,
+        payload: message,
+        source: "sns".to_owned(),
+    })
+}
+
+/// Lambda's destination record for a failed asynchronous invocation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaFailure {
+    #[serde(default)]
+    timestamp: String,
+    request_context: LambdaRequestContext,
+    request_payload: SnsEvent,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaRequestContext {
+    function_arn: String,
+    #[serde(default)]
+    condition: String,
+    #[serde(default)]
+    approximate_invoke_count: u32,
 }
 
 /// Receives every visible record, hiding each for the length of the run so nothing is read

@@ -13,7 +13,8 @@ use crate::classify::Classification;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
-use crate::deliver::{AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries};
+use crate::deliver::{AttemptError, Delivered, DeliveryFailure, FailureClass, RetryPolicy, with_retries};
+use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
 use crate::redact::Redactor;
 
@@ -48,6 +49,24 @@ pub trait Destination: Send + Sync + 'static {
         async move {
             let payload = self.render(notification, classification);
             with_retries(retry, deadline, |timeout| self.send(&payload, timeout)).await
+        }
+    }
+}
+
+/// How a notification reached the function; it decides what a transient failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A Function URL request: the caller gets the status, the relay keeps what failed.
+    FunctionUrl,
+    /// An SNS subscription (fan-out): Lambda retries what failed transiently.
+    Sns,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::FunctionUrl => "function-url",
+            Source::Sns => "sns",
         }
     }
 }
@@ -111,13 +130,76 @@ impl<D: Destination> Relay<D> {
             Ok(notification) => notification,
             Err(err) => return (Outcome::Refused(err.into()), None),
         };
-        let outcome = self.relay(&notification, body, deadline).await;
+        let outcome = self.relay(&notification, body, Source::FunctionUrl, deadline).await;
         (outcome, Some(notification))
+    }
+
+    /// Serves one invocation of either kind: a Function URL request, or (fan-out mode) an SNS
+    /// event. An `Err` goes back to Lambda, which retries an asynchronous invocation; it is
+    /// returned only for an SNS event that failed transiently or could not be parked.
+    pub async fn invoke(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        match request.request_context_ref() {
+            Some(lambda_http::request::RequestContext::PassThrough) => self.handle_sns(request).await,
+            _ => Ok(self.handle(request).await),
+        }
+    }
+
+    async fn handle_sns(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let started = Instant::now();
+        let deadline = self.deadline(&request, started);
+        let body = request.body().as_ref();
+        let records = match serde_json::from_slice::<SnsEvent>(body) {
+            Ok(event) => event.records,
+            Err(err) => {
+                // Not an SNS event: nothing in this deployment sends one; park it, never retry.
+                let failure = DeliveryFailure::refused(format!("not an SNS event: {err}"));
+                let outcome = self.settle_sns(&request, body, failure, started).await?;
+                return Ok(outcome.into_response(D::KIND));
+            }
+        };
+        let mut last = Outcome::Filtered { stage: crate::Stage::Unknown, severity: crate::Severity::Info };
+        for record in records {
+            let message = record.sns.message.as_bytes();
+            let notification = match fan_out::from_document(message) {
+                Ok(notification) => notification,
+                Err(err) => {
+                    let failure = DeliveryFailure::refused(err.to_string());
+                    last = self.settle_sns(&request, message, failure, started).await?;
+                    continue;
+                }
+            };
+            let outcome = self.relay(&notification, message, Source::Sns, deadline).await;
+            self.log(&request, Some(&notification), &outcome, started);
+            if let Outcome::Failed { failure, dead_letter: DeadLetter::LeftToRetry | DeadLetter::WriteFailed(_) } = &outcome {
+                return Err(format!("{} delivery failed; left to Lambda to retry: {}", D::KIND, failure.reason).into());
+            }
+            last = outcome;
+        }
+        Ok(last.into_response(D::KIND))
+    }
+
+    /// Parks an SNS message the relay cannot use; an `Err` only if parking failed too.
+    async fn settle_sns(
+        &self,
+        request: &Request,
+        raw: &[u8],
+        failure: DeliveryFailure,
+        started: Instant,
+    ) -> Result<Outcome, lambda_http::Error> {
+        let dead_letter = self.park(raw, &failure, Source::Sns).await;
+        let outcome = Outcome::Failed { failure, dead_letter };
+        self.log(request, None, &outcome, started);
+        match &outcome {
+            Outcome::Failed { dead_letter: DeadLetter::WriteFailed(reason), .. } => {
+                Err(format!("an unusable SNS message could not be parked: {reason}").into())
+            }
+            _ => Ok(outcome),
+        }
     }
 
     /// Classify, filter, render and deliver one parsed event; park it if it cannot be
     /// delivered. `raw` is the body as received, kept byte for byte in the dead-letter record.
-    pub async fn relay(&self, notification: &Notification, raw: &[u8], deadline: Instant) -> Outcome {
+    pub async fn relay(&self, notification: &Notification, raw: &[u8], source: Source, deadline: Instant) -> Outcome {
         let classification = notification.classify();
         let (stage, severity) = (classification.stage, classification.severity);
         if !self.settings.filter.passes(notification, &classification) {
@@ -131,8 +213,11 @@ impl<D: Destination> Relay<D> {
         let sent = self.send(notification, &classification, deadline).await;
         match sent {
             Ok(delivered) => Outcome::Delivered { delivered, stage, severity },
+            Err(failure) if source == Source::Sns && failure.class == FailureClass::Transient => {
+                Outcome::Failed { failure, dead_letter: DeadLetter::LeftToRetry }
+            }
             Err(failure) => {
-                let dead_letter = self.park(raw, &failure).await;
+                let dead_letter = self.park(raw, &failure, source).await;
                 Outcome::Failed { failure, dead_letter }
             }
         }
@@ -157,13 +242,13 @@ impl<D: Destination> Relay<D> {
             .map_err(|failure| DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure })
     }
 
-    async fn park(&self, raw: &[u8], failure: &DeliveryFailure) -> DeadLetter {
+    async fn park(&self, raw: &[u8], failure: &DeliveryFailure, source: Source) -> DeadLetter {
         let payload = String::from_utf8_lossy(raw);
         let Some(queue) = &self.dead_letters else {
             tracing::error!(payload = %payload, "undeliverable event (no DEAD_LETTER_QUEUE_URL is set)");
             return DeadLetter::NotConfigured;
         };
-        let record = DeadLetterRecord::new(D::KIND, &payload, failure);
+        let record = DeadLetterRecord::new(D::KIND, source.as_str(), &payload, failure);
         let timeout = self.settings.deadline_margin.saturating_sub(ANSWER_TIME);
         match queue.park(&record, timeout).await {
             Ok(()) => DeadLetter::Parked,
@@ -228,7 +313,7 @@ pub async fn serve<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::E
     let relay = Arc::new(relay);
     lambda_http::run_concurrent(lambda_http::service_fn(move |request: Request| {
         let relay = Arc::clone(&relay);
-        async move { Ok::<_, std::convert::Infallible>(relay.handle(request).await) }
+        async move { relay.invoke(request).await }
     }))
     .await
 }

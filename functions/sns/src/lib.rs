@@ -280,6 +280,7 @@ mod tests {
             .relay(
                 &event,
                 body,
+                flagger_relay_core::relay::Source::FunctionUrl,
                 tokio::time::Instant::now() + Duration::from_secs(1),
             )
             .await;

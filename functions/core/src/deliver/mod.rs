@@ -56,6 +56,14 @@ pub struct DeliveryFailure {
     pub last_attempt: SystemTime,
 }
 
+impl DeliveryFailure {
+    /// A notification refused before any delivery attempt (an unusable SNS message).
+    pub fn refused(reason: String) -> Self {
+        let now = SystemTime::now();
+        DeliveryFailure { class: FailureClass::Permanent, reason, attempts: 0, first_attempt: now, last_attempt: now }
+    }
+}
+
 /// A delivery the destination accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
