@@ -27,9 +27,29 @@ pub fn truncate_bytes(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str>
     format!("{}…", &text[..end]).into()
 }
 
+/// Replaces `&`, `<` and `>` with their HTML entities: what Slack's mrkdwn and a Teams
+/// connector's HTML subset both need so that event text cannot open a link, a mention or a tag.
+pub fn escape_entities(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_the_three_entities_and_nothing_else() {
+        assert_eq!(escape_entities("<!here> & <a|b> é"), "&lt;!here&gt; &amp; &lt;a|b&gt; é");
+    }
 
     #[test]
     fn leaves_short_text_alone() {

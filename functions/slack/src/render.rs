@@ -76,16 +76,7 @@ pub fn color(severity: Severity) -> &'static str {
 
 /// Makes event text inert in mrkdwn: `<!channel>` or `<https://evil|click>` stay text.
 pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
+    flagger_relay_core::text::escape_entities(text)
 }
 
 fn mrkdwn(text: String) -> Text {

@@ -5,7 +5,7 @@ mod retry;
 mod webhook;
 
 pub use retry::{RetryPolicy, with_retries};
-pub use webhook::{WebhookResponse, http_client, http_reason, post_json, retry_after};
+pub use webhook::{WebhookResponse, describe_transport_error, http_client, http_reason, post_json, retry_after};
 
 use std::time::{Duration, SystemTime};
 

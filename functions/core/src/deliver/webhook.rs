@@ -63,6 +63,12 @@ pub fn http_reason(status: u16, body: &str) -> String {
 }
 
 fn transport_error(err: reqwest::Error) -> AttemptError {
+    AttemptError::transient(describe_transport_error(err))
+}
+
+/// What kept a request from getting an answer, with its causes, and without the URL that
+/// reqwest puts in its errors (webhook URLs are credentials).
+pub fn describe_transport_error(err: reqwest::Error) -> String {
     let err = err.without_url();
     let what = if err.is_timeout() {
         "request timed out"
@@ -80,7 +86,7 @@ fn transport_error(err: reqwest::Error) -> AttemptError {
         reason.push_str(&cause.to_string());
         source = cause.source();
     }
-    AttemptError::transient(reason)
+    reason
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).

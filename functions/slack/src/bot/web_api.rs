@@ -8,7 +8,6 @@
 //! [`flagger_relay_core::deliver::with_retries`]), so a retry never repeats a call that
 //! already succeeded.
 
-use std::error::Error as _;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +15,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use flagger_relay_core::config::ConfigError;
-use flagger_relay_core::deliver::{AttemptError, http_reason, retry_after};
+use flagger_relay_core::deliver::{AttemptError, describe_transport_error, http_reason, retry_after};
 
 /// The Web API method, as Slack names it in its URL and its errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,24 +208,7 @@ impl WebApi {
 /// Why a call did not get an answer. The token travels in a header, never in the URL, so
 /// reqwest's errors cannot quote it; the URL is stripped all the same.
 fn transport_error(method: Method, err: reqwest::Error) -> AttemptError {
-    let err = err.without_url();
-    let what = if err.is_timeout() {
-        "request timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "connection failed while reading the response"
-    } else {
-        "request failed"
-    };
-    let mut reason = format!("{} failed: {what}", method.as_str());
-    let mut source = err.source();
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    AttemptError::transient(reason)
+    AttemptError::transient(format!("{} failed: {}", method.as_str(), describe_transport_error(err)))
 }
 
 #[cfg(test)]

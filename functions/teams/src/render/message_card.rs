@@ -71,16 +71,7 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> MessageCa
 /// With markdown off, connector text is still read as (a subset of) HTML: `&`, `<` and `>`
 /// become entities so that event text shows as written and cannot add links or markup.
 pub fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
+    flagger_relay_core::text::escape_entities(text)
 }
 
 #[cfg(test)]
