@@ -12,13 +12,14 @@ VALIDATE := $(SHARED)/validators/validate
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive
+.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive fuzz
 
 help:
 	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
 	@echo "make test   fmt, clippy, all tests, payload validators, template checks"
 	@echo "make events regenerate events/ (LIFECYCLES=dir of recorded *.jsonl)"
 	@echo "make build  release build of every function for Lambda (arm64)"
+	@echo "make fuzz   fuzz the parser and renderers (FUZZ_SECONDS each, default 60)"
 	@echo "make redrive  re-deliver the dead-letter queue (DEAD_LETTER_QUEUE_URL=…; DRY_RUN=1 lists only)"
 
 # Installs only what is missing: cargo-lambda (with zig), moto, cfn-lint and the SAM CLI come
@@ -76,4 +77,12 @@ redrive:
 	  if [ -n "$(DRY_RUN)" ]; then DRY_RUN=1 target/debug/flagger-relay-$$fn redrive --dry-run; \
 	  elif [ -n "$${!var:-}" ]; then target/debug/flagger-relay-$$fn redrive; \
 	  else echo "$$fn: skipped ($$var is not set)"; fi; \
+	done
+
+# libFuzzer on the parser and renderers, FUZZ_SECONDS each (stable toolchain, no sanitizer).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for target in parse render secret_reference; do \
+	  cargo fuzz run -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 	done

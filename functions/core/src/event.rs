@@ -101,13 +101,13 @@ impl CanaryEvent {
         if !text.trim_start().starts_with('{') {
             return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
                 Ok(_) => EventError::NotAnObject,
-                Err(err) => EventError::NotJson(err.to_string()),
+                Err(err) => EventError::NotJson(quote(&err.to_string())),
             });
         }
         let wire: Wire = {
             let mut de = serde_json::Deserializer::from_str(text);
             let wire = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
-            de.end().map_err(|e| EventError::NotJson(e.to_string()))?;
+            de.end().map_err(|e| EventError::NotJson(quote(&e.to_string())))?;
             wire
         };
         wire.try_into()
@@ -134,17 +134,26 @@ pub(crate) fn field_error(err: serde_path_to_error::Error<serde_json::Error>) ->
         },
         serde_json::error::Category::Data if inner.to_string().starts_with("invalid type") => EventError::NotAnObject,
         serde_json::error::Category::Data => EventError::Invalid(strip_position(&inner)),
-        _ => EventError::NotJson(inner.to_string()),
+        _ => EventError::NotJson(quote(&inner.to_string())),
     }
 }
 
-/// serde_json appends "at line 1 column 17"; the field path already says where.
+/// serde_json appends "at line 1 column 17"; the field path already says where. serde quotes
+/// the offending value, which can be as long as the body: the problem is named in far less.
 fn strip_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    quote(text)
+}
+
+/// How much of a caller's own input a refusal quotes back.
+const QUOTE_LIMIT: usize = 200;
+
+fn quote(text: &str) -> String {
+    crate::text::truncate(text, QUOTE_LIMIT).into_owned()
 }
 
 #[derive(Deserialize)]
@@ -173,7 +182,7 @@ impl TryFrom<Wire> for CanaryEvent {
         let event_type = user.remove("eventType").map(EventType::from);
         let timestamp = user
             .remove("timestamp")
-            .map(|raw| raw.trim().parse().map(Timestamp).map_err(|_| EventError::Timestamp(raw)))
+            .map(|raw| raw.trim().parse().map(Timestamp).map_err(|_| EventError::Timestamp(crate::text::truncate(&raw, 40).into_owned())))
             .transpose()?;
         Ok(CanaryEvent {
             name,

@@ -101,7 +101,7 @@ impl AlertGroup {
         let text = std::str::from_utf8(body).map_err(|_| EventError::NotUtf8)?;
         let mut de = serde_json::Deserializer::from_str(text);
         let group: AlertGroup = serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
-        de.end().map_err(|e| EventError::NotJson(e.to_string()))?;
+        de.end().map_err(|e| EventError::NotJson(truncate(&e.to_string(), 200).into_owned()))?;
         if group.version != "4" {
             return Err(EventError::Field {
                 field: "version".into(),

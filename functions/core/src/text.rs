@@ -42,6 +42,17 @@ pub fn escape_entities(text: &str) -> String {
     escaped
 }
 
+/// [`truncate`] for text already escaped with [`escape_entities`]: a cut that would leave half
+/// an entity (`&l…`) moves back to before it.
+pub fn truncate_escaped(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let cut = truncate(text, max_chars);
+    let Some(kept) = cut.strip_suffix('…') else { return cut };
+    match kept.rfind('&') {
+        Some(at) if !kept[at..].contains(';') => format!("{}…", &kept[..at]).into(),
+        _ => cut,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +60,14 @@ mod tests {
     #[test]
     fn escapes_the_three_entities_and_nothing_else() {
         assert_eq!(escape_entities("<!here> & <a|b> é"), "&lt;!here&gt; &amp; &lt;a|b&gt; é");
+    }
+
+    #[test]
+    fn never_cuts_an_entity_in_half() {
+        let escaped = escape_entities(&"<".repeat(10));
+        let cut = truncate_escaped(&escaped, 7);
+        assert_eq!(cut, "&lt;…");
+        assert_eq!(truncate_escaped("a &amp; b", 20), "a &amp; b");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use flagger_relay_core::facts::highlights;
-use flagger_relay_core::text::truncate;
+use flagger_relay_core::text::{truncate, truncate_escaped};
 use flagger_relay_core::alertmanager::{Alert, AlertGroup, AlertStatus};
 use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
@@ -93,13 +93,13 @@ pub fn message(event: &CanaryEvent, classification: &Classification, overrides: 
         Some(message) => format!(">{}", escape(message).replace('\n', "\n>")),
         None => "_Webhook notice without an event message (a gating-hook payload)._".to_owned(),
     };
-    blocks.push(Block::Section { text: Some(mrkdwn(truncate(&body, SECTION_LIMIT).into_owned())), fields: Vec::new() });
+    blocks.push(Block::Section { text: Some(mrkdwn(truncate_escaped(&body, SECTION_LIMIT).into_owned())), fields: Vec::new() });
     let fields: Vec<Text> = highlights(classification.stage, &classification.details)
         .into_iter()
         .take(FIELDS_LIMIT)
         .map(|fact| {
             let field = format!("*{}*\n{}", fact.label, escape(&fact.value));
-            mrkdwn(truncate(&field, FIELD_LIMIT).into_owned())
+            mrkdwn(truncate_escaped(&field, FIELD_LIMIT).into_owned())
         })
         .collect();
     if !fields.is_empty() {
@@ -107,7 +107,7 @@ pub fn message(event: &CanaryEvent, classification: &Classification, overrides: 
     }
     blocks.push(Block::Context { elements: context(event, classification) });
     SlackMessage {
-        text: truncate(&escape(&title), TEXT_LIMIT).into_owned(),
+        text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
@@ -128,7 +128,7 @@ fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
     if let Some(checksum) = &event.checksum {
         facts.push(format!("*Revision* `{}`", escape(checksum)));
     }
-    let mut elements = vec![mrkdwn(truncate(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned())];
+    let mut elements = vec![mrkdwn(truncate_escaped(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned())];
     if !event.metadata.user.is_empty() {
         let user = event
             .metadata
@@ -137,7 +137,7 @@ fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
             .map(|(key, value)| format!("*{}* {}", escape(key), escape(value)))
             .collect::<Vec<_>>()
             .join("  ·  ");
-        elements.push(mrkdwn(truncate(&user, CONTEXT_LIMIT).into_owned()));
+        elements.push(mrkdwn(truncate_escaped(&user, CONTEXT_LIMIT).into_owned()));
     }
     elements
 }
@@ -172,9 +172,9 @@ pub fn alerts(
     if let Some(link) = link(&group.external_url, "Alertmanager") {
         context.push(link);
     }
-    blocks.push(Block::Context { elements: vec![mrkdwn(truncate(&context.join("  ·  "), CONTEXT_LIMIT).into_owned())] });
+    blocks.push(Block::Context { elements: vec![mrkdwn(truncate_escaped(&context.join("  ·  "), CONTEXT_LIMIT).into_owned())] });
     SlackMessage {
-        text: truncate(&escape(&title), TEXT_LIMIT).into_owned(),
+        text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
@@ -207,7 +207,7 @@ fn alert_text(alert: &Alert) -> String {
         times.push_str(&format!("  ·  {link}"));
     }
     lines.push(times);
-    truncate(&lines.join("\n"), SECTION_LIMIT).into_owned()
+    truncate_escaped(&lines.join("\n"), SECTION_LIMIT).into_owned()
 }
 
 /// A mrkdwn link, only for http(s) URLs; the URL is escaped so it cannot close the link early.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use flagger_relay_core::alertmanager::AlertStatus;
 use flagger_relay_core::facts::progress_bar;
-use flagger_relay_core::text::truncate;
+use flagger_relay_core::text::{truncate, truncate_escaped};
 use flagger_relay_core::{Classification, Notification, Stage};
 
 use super::rollout::{RolloutState, elapsed, is_outcome, revision};
@@ -46,7 +46,7 @@ pub struct ChatMessage {
 
 fn mrkdwn(text: impl AsRef<str>, limit: usize) -> Text {
     Text::Mrkdwn {
-        text: truncate(text.as_ref(), limit).into_owned(),
+        text: truncate_escaped(text.as_ref(), limit).into_owned(),
     }
 }
 
@@ -133,7 +133,7 @@ pub fn parent(
         ts: ts.map(str::to_owned),
         thread_ts: None,
         reply_broadcast: false,
-        text: truncate(&escape(&text), TEXT_LIMIT).into_owned(),
+        text: truncate_escaped(&escape(&text), TEXT_LIMIT).into_owned(),
         attachments: vec![Attachment {
             color: color(state.severity),
             blocks,
@@ -217,7 +217,7 @@ pub fn event(
         ts: None,
         thread_ts: thread_ts.map(str::to_owned),
         reply_broadcast: thread_ts.is_some() && is_outcome(classification.stage),
-        text: truncate(&escape(&format!("{subject}: {headline}")), TEXT_LIMIT).into_owned(),
+        text: truncate_escaped(&escape(&format!("{subject}: {headline}")), TEXT_LIMIT).into_owned(),
         attachments: vec![Attachment {
             color: color(classification.severity),
             blocks,

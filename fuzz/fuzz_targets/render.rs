@@ -1,0 +1,47 @@
+//! Any body that parses as a Flagger event renders, for every destination, to JSON within the
+//! destination's size limits.
+#![no_main]
+
+use flagger_relay_core::{CanaryEvent, classify};
+use flagger_relay_teams::render::CardFormat;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| {
+    let Ok(event) = CanaryEvent::from_slice(body) else {
+        return;
+    };
+    let classification = classify(&event);
+    let _ = classification.headline(&event);
+
+    let slack = flagger_relay_slack::render::message(&event, &classification, &Default::default());
+    let slack = serde_json::to_string(&slack).expect("a Slack message serializes");
+    assert!(
+        slack.len() < 64 * 1024,
+        "Slack message of {} bytes",
+        slack.len()
+    );
+
+    for format in [CardFormat::Adaptive, CardFormat::MessageCard] {
+        let card = flagger_relay_teams::render::message(&event, &classification, format);
+        let card = serde_json::to_vec(&card).expect("a Teams card serializes");
+        assert!(
+            card.len() <= 28_000,
+            "{format:?} card of {} bytes",
+            card.len()
+        );
+    }
+
+    for fifo in [false, true] {
+        let publish = flagger_relay_sns::render::publish(&event, &classification, fifo);
+        assert!(
+            publish.size() <= 262_144,
+            "SNS publish of {} bytes",
+            publish.size()
+        );
+        let subject = publish.subject();
+        assert!(
+            subject.chars().count() < 100 && !subject.chars().any(char::is_control),
+            "Subject {subject:?}"
+        );
+    }
+});
