@@ -12,7 +12,10 @@ pub mod watch;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// One recorded Flagger body, named after its file (`canary-success-09`).
@@ -32,14 +35,29 @@ pub fn fixtures() -> Vec<Fixture> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 100, "expected every recorded lifecycle in {}", dir.display());
+    assert!(
+        files.len() >= 100,
+        "expected every recorded lifecycle in {}",
+        dir.display()
+    );
     files
         .into_iter()
         .map(|path| {
-            let name = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name").to_owned();
-            let lifecycle = name.rsplit_once('-').map(|(l, _)| l.to_owned()).unwrap_or_else(|| name.clone());
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("utf-8 file name")
+                .to_owned();
+            let lifecycle = name
+                .rsplit_once('-')
+                .map(|(l, _)| l.to_owned())
+                .unwrap_or_else(|| name.clone());
             let body = std::fs::read(&path).expect("readable fixture");
-            Fixture { name, lifecycle, body }
+            Fixture {
+                name,
+                lifecycle,
+                body,
+            }
         })
         .collect()
 }
@@ -73,7 +91,10 @@ impl<'a> Call<'a> {
         Call {
             method: "POST",
             query: "",
-            headers: vec![("content-type", "application/json"), ("user-agent", "Go-http-client/1.1")],
+            headers: vec![
+                ("content-type", "application/json"),
+                ("user-agent", "Go-http-client/1.1"),
+            ],
             body,
             base64: false,
             time_left: Some(Duration::from_secs(10)),
@@ -118,19 +139,23 @@ impl<'a> Call<'a> {
         } else {
             Value::String(String::from_utf8_lossy(self.body).into_owned())
         };
-        let headers: serde_json::Map<String, Value> =
-            self.headers.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
-        let query: serde_json::Map<String, Value> = url_pairs(self.query)
-            .into_iter()
-            .fold(serde_json::Map::new(), |mut map, (k, v)| {
-                // HTTP API v2 joins repeated parameters with a comma.
-                let joined = match map.get(&k).and_then(Value::as_str) {
-                    Some(existing) => format!("{existing},{v}"),
-                    None => v,
-                };
-                map.insert(k, Value::String(joined));
-                map
-            });
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect();
+        let query: serde_json::Map<String, Value> =
+            url_pairs(self.query)
+                .into_iter()
+                .fold(serde_json::Map::new(), |mut map, (k, v)| {
+                    // HTTP API v2 joins repeated parameters with a comma.
+                    let joined = match map.get(&k).and_then(Value::as_str) {
+                        Some(existing) => format!("{existing},{v}"),
+                        None => v,
+                    };
+                    map.insert(k, Value::String(joined));
+                    map
+                });
         json!({
             "version": "2.0",
             "routeKey": "$default",
@@ -158,14 +183,18 @@ impl<'a> Call<'a> {
     /// The request as `lambda_http` hands it to the handler, with a Lambda context whose
     /// deadline is `time_left` from now.
     pub fn request(&self) -> Request {
-        let request = lambda_http::request::from_str(&self.envelope().to_string()).expect("a valid Function URL envelope");
+        let request = lambda_http::request::from_str(&self.envelope().to_string())
+            .expect("a valid Function URL envelope");
         match self.time_left {
             None => request,
             Some(left) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("clock after 1970");
                 let mut context = Context::default();
                 context.request_id = "test-request".into();
-                context.deadline = u64::try_from((now + left).as_millis()).expect("deadline fits u64");
+                context.deadline =
+                    u64::try_from((now + left).as_millis()).expect("deadline fits u64");
                 request.with_lambda_context(context)
             }
         }
@@ -173,14 +202,19 @@ impl<'a> Call<'a> {
 }
 
 fn url_pairs(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -201,7 +235,8 @@ pub fn read(response: Response<Body>) -> (u16, Value) {
         Body::Empty => String::new(),
         _ => panic!("unexpected body kind"),
     };
-    let body = serde_json::from_str(&text).unwrap_or_else(|err| panic!("status {status}: body is not JSON ({err}): {text}"));
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("status {status}: body is not JSON ({err}): {text}"));
     (status, body)
 }
 

@@ -25,7 +25,15 @@ impl Emulator {
         let mut command = Command::new("cargo");
         command
             .current_dir(crate::root())
-            .args(["lambda", "watch", "--ignore-changes", "--bin", binary, "-A", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--bin",
+                binary,
+                "-A",
+                "127.0.0.1",
+            ])
             .args(["-P", &port.to_string()])
             .args(extra_args)
             .stdin(Stdio::null())
@@ -36,11 +44,20 @@ impl Emulator {
         for (key, value) in env {
             command.args(["--env-var", &format!("{key}={value}")]);
         }
-        let child = command.spawn().expect("cargo lambda is installed (make tools)");
-        let emulator = Emulator { child, port, binary: binary.to_owned() };
+        let child = command
+            .spawn()
+            .expect("cargo lambda is installed (make tools)");
+        let emulator = Emulator {
+            child,
+            port,
+            binary: binary.to_owned(),
+        };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(120), "cargo lambda watch did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "cargo lambda watch did not start"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         emulator

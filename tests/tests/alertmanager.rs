@@ -10,18 +10,33 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// Every recorded Alertmanager notification, by name, in name order.
 fn notifications() -> Vec<(String, Vec<u8>)> {
     let dir = root().join("events/alertmanager");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the Alertmanager fixtures in {}", dir.display());
+    assert!(
+        files.len() >= 5,
+        "expected the Alertmanager fixtures in {}",
+        dir.display()
+    );
     files
         .into_iter()
-        .map(|path| (path.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
+        .map(|path| {
+            (
+                path.file_stem().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
         .collect()
 }
 
 async fn accepting(status: u16, body: &str) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(status).set_body_string(body)).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string(body))
+        .mount(&server)
+        .await;
     server
 }
 
@@ -36,7 +51,8 @@ async fn slack_shows_every_alert_group() {
     for (name, body) in notifications() {
         let server = accepting(200, "ok").await;
         let url = format!("{}/services/T0/B0/alerts", server.uri());
-        let relay = flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
+        let relay =
+            flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
         let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
         assert_eq!(status, 200, "{name}: {answer}");
         let payload = last_body(&server).await;
@@ -53,7 +69,11 @@ async fn teams_shows_every_alert_group_in_both_formats() {
         for (format, status, reply) in [("adaptive", 202, ""), ("messagecard", 200, "1")] {
             let server = accepting(status, reply).await;
             let url = format!("{}/workflows/alerts/invoke", server.uri());
-            let relay = flagger_relay_teams::relay_from_env(&env(&[("TEAMS_WEBHOOK_URL", &url), ("TEAMS_CARD_FORMAT", format)])).unwrap();
+            let relay = flagger_relay_teams::relay_from_env(&env(&[
+                ("TEAMS_WEBHOOK_URL", &url),
+                ("TEAMS_CARD_FORMAT", format),
+            ]))
+            .unwrap();
             let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
             assert_eq!(status, 200, "{name} {format}: {answer}");
             let payload = last_body(&server).await;
@@ -75,13 +95,22 @@ async fn sns_carries_the_alert_group_unchanged_with_filterable_attributes() {
             original["futureField"] = Value::from("kept");
         }
         let body = original.to_string().into_bytes();
-        let relay = flagger_relay_sns::relay_from_env(&env(&[("DRY_RUN", "1"), ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:flagger.fifo")]))
-            .await
-            .unwrap();
+        let relay = flagger_relay_sns::relay_from_env(&env(&[
+            ("DRY_RUN", "1"),
+            (
+                "SNS_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:flagger.fifo",
+            ),
+        ]))
+        .await
+        .unwrap();
         let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
         assert_eq!(status, 200, "{name}: {answer}");
         let payload = &answer["payload"];
-        assert_eq!(payload["Message"]["default"]["alertmanager"], original, "{name}: carried unchanged");
+        assert_eq!(
+            payload["Message"]["default"]["alertmanager"], original,
+            "{name}: carried unchanged"
+        );
         insta::assert_json_snapshot!(format!("sns-{name}"), payload);
     }
 }
@@ -91,19 +120,38 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
     let config = Moto::shared().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let topic = sns.create_topic().name(moto::unique("alerts")).send().await.unwrap().topic_arn.unwrap();
-    let queue = sqs.create_queue().queue_name(moto::unique("alerts")).send().await.unwrap().queue_url.unwrap();
+    let topic = sns
+        .create_topic()
+        .name(moto::unique("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(moto::unique("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let queue_arn = moto::arn("sqs", queue.rsplit('/').next().unwrap());
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
         .endpoint(&queue_arn)
-        .attributes("FilterPolicy", r#"{"source":["alertmanager"],"eventType":["Warning"]}"#)
+        .attributes(
+            "FilterPolicy",
+            r#"{"source":["alertmanager"],"eventType":["Warning"]}"#,
+        )
         .attributes("RawMessageDelivery", "true")
         .send()
         .await
         .unwrap();
-    let relay = flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config).unwrap();
+    let relay =
+        flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config)
+            .unwrap();
     let flagger = br#"{"name":"podinfo","namespace":"test","phase":"Failed","metadata":{"eventMessage":"Canary failed! Scaling down podinfo.test","eventType":"Warning","timestamp":"1764000601781"}}"#;
     for (name, body) in notifications() {
         let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
@@ -114,15 +162,31 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
 
     let mut received = Vec::new();
     loop {
-        let batch = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+        let batch = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
         let messages = batch.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
         }
         for message in messages {
             let document: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            received.push(document["alertmanager"]["status"].as_str().unwrap_or("not alertmanager").to_owned());
-            sqs.delete_message().queue_url(&queue).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+            received.push(
+                document["alertmanager"]["status"]
+                    .as_str()
+                    .unwrap_or("not alertmanager")
+                    .to_owned(),
+            );
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     received.sort();
@@ -136,10 +200,22 @@ async fn refuses_bad_alertmanager_payloads_with_a_clear_error() {
     let url = format!("{}/services/T0/B0/alerts", server.uri());
     let relay = flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
     for (body, expected) in [
-        (&br#"{"version":"4","groupKey":"k","status":"firing","alerts":"many"}"#[..], "field `alerts`: invalid type"),
-        (br#"{"version":"4","groupKey":"k","status":"firing","alerts":[{"status":"pending"}]}"#, "field `alerts[0].status`: unknown variant `pending`"),
-        (br#"{"version":"2","groupKey":"k","status":"firing","alerts":[]}"#, "version \"2\" is not supported"),
-        (br#"{"receiver":"x","status":"firing"}"#, "neither a Flagger event"),
+        (
+            &br#"{"version":"4","groupKey":"k","status":"firing","alerts":"many"}"#[..],
+            "field `alerts`: invalid type",
+        ),
+        (
+            br#"{"version":"4","groupKey":"k","status":"firing","alerts":[{"status":"pending"}]}"#,
+            "field `alerts[0].status`: unknown variant `pending`",
+        ),
+        (
+            br#"{"version":"2","groupKey":"k","status":"firing","alerts":[]}"#,
+            "version \"2\" is not supported",
+        ),
+        (
+            br#"{"receiver":"x","status":"firing"}"#,
+            "neither a Flagger event",
+        ),
     ] {
         let (status, answer) = read(relay.handle(Call::post(body).request()).await);
         assert_eq!(status, 400, "{answer}");

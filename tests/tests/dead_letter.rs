@@ -24,7 +24,12 @@ async fn queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let created = sqs.create_queue().queue_name(moto::unique("dlq")).send().await.expect("moto creates queues");
+    let created = sqs
+        .create_queue()
+        .queue_name(moto::unique("dlq"))
+        .send()
+        .await
+        .expect("moto creates queues");
     let url = created.queue_url().expect("queue url").to_owned();
     (DeadLetterQueue::with_config(url.clone(), config), sqs, url)
 }
@@ -33,28 +38,45 @@ async fn queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
 async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetterRecord> {
     let mut records = Vec::new();
     loop {
-        let batch = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let batch = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
         let messages = batch.messages.unwrap_or_default();
         if messages.is_empty() {
             return records;
         }
         for message in messages {
-            records.push(serde_json::from_str(message.body().unwrap()).expect("a dead-letter record"));
-            sqs.delete_message().queue_url(url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+            records
+                .push(serde_json::from_str(message.body().unwrap()).expect("a dead-letter record"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
 }
 
 fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<Slack> {
     let url = format!("{}/services/T0/B0/dlqtest0123456789", server_uri.as_ref());
-    flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap().with_dead_letter_queue(queue)
+    flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)]))
+        .unwrap()
+        .with_dead_letter_queue(queue)
 }
 
 fn teams(server_uri: impl AsRef<str>, queue: DeadLetterQueue, format: &str) -> Relay<TeamsWebhook> {
     let url = format!("{}/workflows/dlqtest0123456789/invoke", server_uri.as_ref());
-    flagger_relay_teams::relay_from_env(&env(&[("TEAMS_WEBHOOK_URL", &url), ("TEAMS_CARD_FORMAT", format)]))
-        .unwrap()
-        .with_dead_letter_queue(queue)
+    flagger_relay_teams::relay_from_env(&env(&[
+        ("TEAMS_WEBHOOK_URL", &url),
+        ("TEAMS_CARD_FORMAT", format),
+    ]))
+    .unwrap()
+    .with_dead_letter_queue(queue)
 }
 
 /// What Flagger got back and what the queue holds after one event.
@@ -71,10 +93,23 @@ async fn one_event<D: Destination>(
 ) -> Ending {
     let (dlq, sqs, url) = queue().await;
     let relay = relay(server.uri(), dlq);
-    let (status, body) = read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(6)).request()).await);
+    let (status, body) = read(
+        relay
+            .handle(
+                Call::post(EVENT)
+                    .time_left(Duration::from_secs(6))
+                    .request(),
+            )
+            .await,
+    );
     let records = parked(&sqs, &url).await;
     let calls = server.received_requests().await.unwrap_or_default().len();
-    Ending { status, body, records, calls }
+    Ending {
+        status,
+        body,
+        records,
+        calls,
+    }
 }
 
 fn assert_dead_lettered_once(ending: &Ending, destination: &str, class: &str, status: u16) {
@@ -84,14 +119,28 @@ fn assert_dead_lettered_once(ending: &Ending, destination: &str, class: &str, st
     let record = &ending.records[0];
     assert_eq!(record.destination, destination);
     assert_eq!(record.failure_class, class);
-    assert_eq!(record.payload.as_bytes(), EVENT, "the payload is kept byte for byte");
-    assert_eq!(record.attempts as usize, ending.calls, "every attempt is counted");
-    assert!(!record.reason.contains("dlqtest0123456789"), "no secret in the record: {}", record.reason);
+    assert_eq!(
+        record.payload.as_bytes(),
+        EVENT,
+        "the payload is kept byte for byte"
+    );
+    assert_eq!(
+        record.attempts as usize, ending.calls,
+        "every attempt is counted"
+    );
+    assert!(
+        !record.reason.contains("dlqtest0123456789"),
+        "no secret in the record: {}",
+        record.reason
+    );
 }
 
 async fn answering(template: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(template).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
     server
 }
 
@@ -115,8 +164,16 @@ impl Respond for FailFirst {
 
 async fn failing_first(n: usize, template: ResponseTemplate, ok: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
-    let responder = FailFirst { n, template, calls: Default::default(), ok };
-    Mock::given(method("POST")).respond_with(responder).mount(&server).await;
+    let responder = FailFirst {
+        n,
+        template,
+        calls: Default::default(),
+        ok,
+    };
+    Mock::given(method("POST"))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
     server
 }
 
@@ -150,22 +207,43 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_in_seconds_is_honoured_then_delivered() {
-        let server = failing_first(1, ResponseTemplate::new(429).insert_header("retry-after", "1"), ResponseTemplate::new(200).set_body_string("ok")).await;
+        let server = failing_first(
+            1,
+            ResponseTemplate::new(429).insert_header("retry-after", "1"),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        )
+        .await;
         let ending = one_event(slack, &server).await;
-        assert_eq!((ending.status, ending.records.len(), ending.calls), (200, 0, 2), "{}", ending.body);
+        assert_eq!(
+            (ending.status, ending.records.len(), ending.calls),
+            (200, 0, 2),
+            "{}",
+            ending.body
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_as_an_http_date_is_honoured_then_delivered() {
         let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
-        let server = failing_first(1, ResponseTemplate::new(429).insert_header("retry-after", later.as_str()), ResponseTemplate::new(200).set_body_string("ok")).await;
+        let server = failing_first(
+            1,
+            ResponseTemplate::new(429).insert_header("retry-after", later.as_str()),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        )
+        .await;
         let ending = one_event(slack, &server).await;
-        assert_eq!((ending.status, ending.records.len(), ending.calls), (200, 0, 2), "{}", ending.body);
+        assert_eq!(
+            (ending.status, ending.records.len(), ending.calls),
+            (200, 0, 2),
+            "{}",
+            ending.body
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_asking_for_longer_than_the_deadline_is_dead_lettered_at_once() {
-        let server = answering(ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
+        let server =
+            answering(ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
         let ending = one_event(slack, &server).await;
         assert_dead_lettered_once(&ending, "slack", "transient", 503);
         assert_eq!(ending.calls, 1);
@@ -177,7 +255,10 @@ mod slack {
         let started = std::time::Instant::now();
         let ending = one_event(slack, &server).await;
         assert_dead_lettered_once(&ending, "slack", "transient", 503);
-        assert!(started.elapsed() < Duration::from_secs(6), "answered after the Lambda deadline");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "answered after the Lambda deadline"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -187,12 +268,28 @@ mod slack {
         drop(closed);
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
-        let (status, body) = read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(5)).request()).await);
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(5))
+                        .request(),
+                )
+                .await,
+        );
         let records = parked(&sqs, &url).await;
-        assert_eq!((status, body["dead_lettered"].as_bool()), (503, Some(true)), "{body}");
+        assert_eq!(
+            (status, body["dead_lettered"].as_bool()),
+            (503, Some(true)),
+            "{body}"
+        );
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].failure_class, "transient");
-        assert!(records[0].reason.contains("could not connect"), "{}", records[0].reason);
+        assert!(
+            records[0].reason.contains("could not connect"),
+            "{}",
+            records[0].reason
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -200,16 +297,33 @@ mod slack {
         let uri = hanging_up();
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
-        let (status, body) = read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(5)).request()).await);
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(5))
+                        .request(),
+                )
+                .await,
+        );
         let records = parked(&sqs, &url).await;
-        assert_eq!((status, body["dead_lettered"].as_bool()), (503, Some(true)), "{body}");
+        assert_eq!(
+            (status, body["dead_lettered"].as_bool()),
+            (503, Some(true)),
+            "{body}"
+        );
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].failure_class, "transient");
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn slack_refusals_are_dead_lettered_as_permanent_with_502_after_one_attempt() {
-        for (code, reason) in [(400, "invalid_payload"), (404, "no_service"), (403, "invalid_token"), (410, "channel_is_archived")] {
+        for (code, reason) in [
+            (400, "invalid_payload"),
+            (404, "no_service"),
+            (403, "invalid_token"),
+            (410, "channel_is_archived"),
+        ] {
             let server = answering(ResponseTemplate::new(code).set_body_string(reason)).await;
             let ending = one_event(slack, &server).await;
             assert_dead_lettered_once(&ending, "slack", "permanent", 502);
@@ -224,7 +338,13 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn transient_5xx_and_429_are_dead_lettered_as_transient() {
-        for template in [ResponseTemplate::new(500), ResponseTemplate::new(502), ResponseTemplate::new(503), ResponseTemplate::new(504), ResponseTemplate::new(429).insert_header("retry-after", "60")] {
+        for template in [
+            ResponseTemplate::new(500),
+            ResponseTemplate::new(502),
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(504),
+            ResponseTemplate::new(429).insert_header("retry-after", "60"),
+        ] {
             let server = answering(template).await;
             let ending = one_event(|uri: String, q| teams(uri, q, "adaptive"), &server).await;
             assert_dead_lettered_once(&ending, "teams", "transient", 503);
@@ -261,12 +381,23 @@ mod teams {
 async fn a_failed_dead_letter_write_answers_500_and_says_so() {
     let server = answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await;
     let config = Moto::shared().sdk_config().await;
-    let missing = format!("{}/{}/{}", Moto::shared().endpoint(), moto::ACCOUNT, moto::unique("no-such-queue"));
+    let missing = format!(
+        "{}/{}/{}",
+        Moto::shared().endpoint(),
+        moto::ACCOUNT,
+        moto::unique("no-such-queue")
+    );
     let relay = slack(server.uri(), DeadLetterQueue::with_config(missing, config));
     let (status, body) = read(relay.handle(Call::post(EVENT).request()).await);
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["dead_lettered"], false);
-    assert!(body["error"].as_str().unwrap().contains("parking it failed too"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("parking it failed too"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -275,7 +406,15 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
     let down = answering(ResponseTemplate::new(503)).await;
     let relay = slack(down.uri(), dlq);
     for _ in 0..3 {
-        let (status, _) = read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(4)).request()).await);
+        let (status, _) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(4))
+                        .request(),
+                )
+                .await,
+        );
         assert_eq!(status, 503);
     }
     // Still down: nothing is deleted, every record comes back with more attempts.
@@ -286,10 +425,21 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
 
     // Back up: every record is delivered once and the queue is empty.
     let up = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).expect(3).mount(&up).await;
-    let healthy = slack(up.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(3)
+        .mount(&up)
+        .await;
+    let healthy = slack(
+        up.uri(),
+        DeadLetterQueue::with_config(url.clone(), config.clone()),
+    );
     let listed = redrive(&healthy, &queue_handle, true).await.unwrap();
-    assert_eq!((listed.delivered, listed.left), (0, 3), "a dry run only lists");
+    assert_eq!(
+        (listed.delivered, listed.left),
+        (0, 3),
+        "a dry run only lists"
+    );
     let report = redrive(&healthy, &queue_handle, false).await.unwrap();
     assert_eq!((report.delivered, report.failed), (3, 0));
     assert!(parked(&sqs, &url).await.is_empty());
@@ -300,10 +450,24 @@ async fn redrive_raises_the_attempt_count_of_what_fails_again() {
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(500)).await;
     let relay = slack(down.uri(), dlq);
-    read(relay.handle(Call::post(EVENT).time_left(Duration::from_secs(4)).request()).await);
+    read(
+        relay
+            .handle(
+                Call::post(EVENT)
+                    .time_left(Duration::from_secs(4))
+                    .request(),
+            )
+            .await,
+    );
     let first_attempts = down.received_requests().await.unwrap().len() as u32;
     let config = Moto::shared().sdk_config().await;
-    redrive(&relay, &DeadLetterQueue::with_config(url.clone(), config), false).await.unwrap();
+    redrive(
+        &relay,
+        &DeadLetterQueue::with_config(url.clone(), config),
+        false,
+    )
+    .await
+    .unwrap();
     let records = parked(&sqs, &url).await;
     assert_eq!(records.len(), 1);
     let total = down.received_requests().await.unwrap().len() as u32;
@@ -334,16 +498,26 @@ async fn two_thousand_events_are_all_accounted_for() {
         }
     }
     let flaky = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(Flaky { seed: std::sync::Mutex::new(0x5eed_f1a6) }).mount(&flaky).await;
+    Mock::given(method("POST"))
+        .respond_with(Flaky {
+            seed: std::sync::Mutex::new(0x5eed_f1a6),
+        })
+        .mount(&flaky)
+        .await;
     let (dlq, sqs, url) = queue().await;
     let mut relay = slack(flaky.uri(), dlq);
     // Fast retries keep the run short; the policy's shape is what is under test, not its delays.
     let settings = relay_settings_fast(&relay);
-    relay = Relay::new(settings, relay.into_destination()).with_dead_letter_queue(DeadLetterQueue::with_config(url.clone(), Moto::shared().sdk_config().await));
+    relay = Relay::new(settings, relay.into_destination()).with_dead_letter_queue(
+        DeadLetterQueue::with_config(url.clone(), Moto::shared().sdk_config().await),
+    );
 
     let (mut delivered, mut dead_lettered) = (0u32, 0u32);
     for n in 0..2000u32 {
-        let body = String::from_utf8_lossy(EVENT).replace("1764000300959", &(1764000300959u64 + u64::from(n)).to_string());
+        let body = String::from_utf8_lossy(EVENT).replace(
+            "1764000300959",
+            &(1764000300959u64 + u64::from(n)).to_string(),
+        );
         let (status, answer) = read(relay.handle(Call::post(body.as_bytes()).request()).await);
         match status {
             200 => delivered += 1,
@@ -352,19 +526,40 @@ async fn two_thousand_events_are_all_accounted_for() {
         }
     }
     assert_eq!(delivered + dead_lettered, 2000);
-    assert!(dead_lettered > 0, "the upstream failed some events for good");
+    assert!(
+        dead_lettered > 0,
+        "the upstream failed some events for good"
+    );
     let records_before = dead_lettered;
 
     let healthy = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).expect(u64::from(records_before)).mount(&healthy).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(u64::from(records_before))
+        .mount(&healthy)
+        .await;
     let config = Moto::shared().sdk_config().await;
-    let redriver = slack(healthy.uri(), DeadLetterQueue::with_config(url.clone(), config.clone()));
-    let report = redrive(&redriver, &DeadLetterQueue::with_config(url.clone(), config), false).await.unwrap();
-    assert_eq!((report.delivered, report.failed, report.unreadable), (records_before, 0, 0));
+    let redriver = slack(
+        healthy.uri(),
+        DeadLetterQueue::with_config(url.clone(), config.clone()),
+    );
+    let report = redrive(
+        &redriver,
+        &DeadLetterQueue::with_config(url.clone(), config),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.delivered, report.failed, report.unreadable),
+        (records_before, 0, 0)
+    );
     assert!(parked(&sqs, &url).await.is_empty());
 }
 
-fn relay_settings_fast<D: Destination>(relay: &Relay<D>) -> flagger_relay_core::config::RelaySettings {
+fn relay_settings_fast<D: Destination>(
+    relay: &Relay<D>,
+) -> flagger_relay_core::config::RelaySettings {
     let mut settings = relay.settings().clone();
     settings.retry.first_delay = Duration::from_millis(1);
     settings.retry.max_delay = Duration::from_millis(2);

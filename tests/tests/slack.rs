@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use flagger_relay_slack::{Slack, relay_from_env};
 use flagger_relay_core::Relay;
+use flagger_relay_slack::{Slack, relay_from_env};
 use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, write_payloads};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
@@ -52,7 +52,12 @@ async fn every_recorded_event_reaches_slack_as_snapshotted() {
         let relay = relay(&server, &[("CHATTER", "forward")]);
         for fixture in &events {
             let (status, body) = read(relay.handle(Call::post(&fixture.body).request()).await);
-            assert_eq!((status, body["status"].as_str()), (200, Some("delivered")), "{}: {body}", fixture.name);
+            assert_eq!(
+                (status, body["status"].as_str()),
+                (200, Some("delivered")),
+                "{}: {body}",
+                fixture.name
+            );
         }
         let payloads = received(&server).await;
         insta::assert_json_snapshot!(lifecycle.as_str(), payloads);
@@ -76,7 +81,11 @@ async fn drops_per_tick_chatter_by_default_without_calling_slack() {
 async fn accepts_a_base64_encoded_body() {
     let server = slack().await;
     accepts(&server, 1).await;
-    let (status, _) = read(relay(&server, &[]).handle(Call::post(ADVANCE).base64().request()).await);
+    let (status, _) = read(
+        relay(&server, &[])
+            .handle(Call::post(ADVANCE).base64().request())
+            .await,
+    );
     assert_eq!(status, 200);
 }
 
@@ -100,8 +109,14 @@ mod bad_input {
         let server = slack().await;
         accepts(&server, 0).await;
         let (status, body) = read(relay(&server, relay_env).handle(call.request()).await);
-        let error = body["error"].as_str().unwrap_or_else(|| panic!("no error field: {body}")).to_owned();
-        assert!(received(&server).await.is_empty(), "nothing may be forwarded");
+        let error = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error field: {body}"))
+            .to_owned();
+        assert!(
+            received(&server).await.is_empty(),
+            "nothing may be forwarded"
+        );
         (status, error)
     }
 
@@ -109,32 +124,49 @@ mod bad_input {
     async fn not_json_is_400() {
         let (status, error) = refused(Call::post(b"name=podinfo"), &[]).await;
         assert_eq!(status, 400);
-        assert!(error.starts_with("request body is not valid JSON"), "{error}");
+        assert!(
+            error.starts_with("request body is not valid JSON"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
     async fn not_utf8_is_400() {
         let (status, error) = refused(Call::post(b"{\"name\":\"\xff\xfe\"}").base64(), &[]).await;
-        assert_eq!((status, error.as_str()), (400, "request body is not valid UTF-8"));
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "request body is not valid UTF-8")
+        );
     }
 
     #[tokio::test]
     async fn a_field_of_the_wrong_type_is_400_naming_it() {
         let (status, error) = refused(Call::post(br#"{"name":"a","namespace":["b"]}"#), &[]).await;
         assert_eq!(status, 400);
-        assert!(error.starts_with("field `namespace`: invalid type: sequence"), "{error}");
+        assert!(
+            error.starts_with("field `namespace`: invalid type: sequence"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_name_is_400() {
-        let (status, error) = refused(Call::post(br#"{"namespace":"test","metadata":{}}"#), &[]).await;
-        assert_eq!((status, error.as_str()), (400, "missing required field `name`"));
+        let (status, error) =
+            refused(Call::post(br#"{"namespace":"test","metadata":{}}"#), &[]).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "missing required field `name`")
+        );
     }
 
     #[tokio::test]
     async fn a_missing_namespace_is_400() {
-        let (status, error) = refused(Call::post(br#"{"name":"podinfo","metadata":{}}"#), &[]).await;
-        assert_eq!((status, error.as_str()), (400, "missing required field `namespace`"));
+        let (status, error) =
+            refused(Call::post(br#"{"name":"podinfo","metadata":{}}"#), &[]).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "missing required field `namespace`")
+        );
     }
 
     #[tokio::test]
@@ -167,7 +199,11 @@ mod bad_input {
 
     #[tokio::test]
     async fn a_content_type_other_than_json_is_415() {
-        let (status, _) = refused(Call::post(ADVANCE).header("content-type", "text/plain"), &[]).await;
+        let (status, _) = refused(
+            Call::post(ADVANCE).header("content-type", "text/plain"),
+            &[],
+        )
+        .await;
         assert_eq!(status, 415);
     }
 }
@@ -185,17 +221,30 @@ mod auth {
 
     #[tokio::test]
     async fn no_token_is_401() {
-        assert_eq!(status_of(Call::post(ADVANCE), 0).await.1, serde_json::json!({"error": "unauthorized"}));
+        assert_eq!(
+            status_of(Call::post(ADVANCE), 0).await.1,
+            serde_json::json!({"error": "unauthorized"})
+        );
     }
 
     #[tokio::test]
     async fn a_wrong_token_is_401() {
-        assert_eq!(status_of(Call::post(ADVANCE).query("token=tok-guess"), 0).await.0, 401);
+        assert_eq!(
+            status_of(Call::post(ADVANCE).query("token=tok-guess"), 0)
+                .await
+                .0,
+            401
+        );
     }
 
     #[tokio::test]
     async fn the_token_in_the_query_is_accepted() {
-        assert_eq!(status_of(Call::post(ADVANCE).query("token=tok-0123456789abcdef"), 1).await.0, 200);
+        assert_eq!(
+            status_of(Call::post(ADVANCE).query("token=tok-0123456789abcdef"), 1)
+                .await
+                .0,
+            200
+        );
     }
 
     #[tokio::test]
@@ -212,7 +261,11 @@ mod delivery {
     async fn waits_as_long_as_slack_asks_after_a_429() {
         let server = slack().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_string("rate_limited"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "1")
+                    .set_body_string("rate_limited"),
+            )
             .up_to_n_times(1)
             .with_priority(1)
             .expect(1)
@@ -220,9 +273,20 @@ mod delivery {
             .await;
         accepts(&server, 1).await;
         let started = std::time::Instant::now();
-        let (status, body) = read(relay(&server, &[]).handle(Call::post(ADVANCE).request()).await);
-        assert_eq!((status, body["attempts"].as_u64()), (200, Some(2)), "{body}");
-        assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+        let (status, body) = read(
+            relay(&server, &[])
+                .handle(Call::post(ADVANCE).request())
+                .await,
+        );
+        assert_eq!(
+            (status, body["attempts"].as_u64()),
+            (200, Some(2)),
+            "{body}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After was not honoured"
+        );
     }
 
     #[tokio::test]
@@ -236,8 +300,16 @@ mod delivery {
             .mount(&server)
             .await;
         accepts(&server, 1).await;
-        let (status, body) = read(relay(&server, &[]).handle(Call::post(ADVANCE).request()).await);
-        assert_eq!((status, body["attempts"].as_u64()), (200, Some(2)), "{body}");
+        let (status, body) = read(
+            relay(&server, &[])
+                .handle(Call::post(ADVANCE).request())
+                .await,
+        );
+        assert_eq!(
+            (status, body["attempts"].as_u64()),
+            (200, Some(2)),
+            "{body}"
+        );
     }
 
     #[tokio::test]
@@ -248,9 +320,16 @@ mod delivery {
             .expect(1)
             .mount(&server)
             .await;
-        let (status, body) = read(relay(&server, &[]).handle(Call::post(ADVANCE).request()).await);
+        let (status, body) = read(
+            relay(&server, &[])
+                .handle(Call::post(ADVANCE).request())
+                .await,
+        );
         assert_eq!(status, 502);
-        assert_eq!(body["error"], "slack rejected the message: HTTP 400: invalid_payload");
+        assert_eq!(
+            body["error"],
+            "slack rejected the message: HTTP 400: invalid_payload"
+        );
         assert_eq!(body["attempts"], 1);
     }
 
@@ -263,9 +342,16 @@ mod delivery {
             .await;
         let time_left = Duration::from_secs(4);
         let started = std::time::Instant::now();
-        let (status, body) = read(relay(&server, &[]).handle(Call::post(ADVANCE).time_left(time_left).request()).await);
+        let (status, body) = read(
+            relay(&server, &[])
+                .handle(Call::post(ADVANCE).time_left(time_left).request())
+                .await,
+        );
         assert_eq!(status, 503, "{body}");
-        assert!(started.elapsed() < time_left, "answered after the Lambda deadline");
+        assert!(
+            started.elapsed() < time_left,
+            "answered after the Lambda deadline"
+        );
     }
 
     #[tokio::test]
@@ -274,22 +360,45 @@ mod delivery {
         let url = format!("http://{}/services/x", closed.local_addr().unwrap());
         drop(closed);
         let relay = relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
-        let (status, body) = read(relay.handle(Call::post(ADVANCE).time_left(Duration::from_secs(5)).request()).await);
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(ADVANCE)
+                        .time_left(Duration::from_secs(5))
+                        .request(),
+                )
+                .await,
+        );
         assert_eq!(status, 503, "{body}");
         assert!(body["attempts"].as_u64().unwrap() > 1, "{body}");
-        assert!(body["error"].as_str().unwrap().contains("could not connect"), "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not connect"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
     async fn never_shows_the_webhook_url_even_when_slack_echoes_it() {
         let server = slack().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(404).set_body_string(format!("no_service for {HOOK_PATH}")))
+            .respond_with(
+                ResponseTemplate::new(404).set_body_string(format!("no_service for {HOOK_PATH}")),
+            )
             .mount(&server)
             .await;
-        let (status, body) = read(relay(&server, &[]).handle(Call::post(ADVANCE).request()).await);
+        let (status, body) = read(
+            relay(&server, &[])
+                .handle(Call::post(ADVANCE).request())
+                .await,
+        );
         assert_eq!(status, 502);
         assert!(!body.to_string().contains("hooksecretXYZ"), "{body}");
-        assert_eq!(body["error"], "slack rejected the message: HTTP 404: no_service for [redacted]");
+        assert_eq!(
+            body["error"],
+            "slack rejected the message: HTTP 404: no_service for [redacted]"
+        );
     }
 }

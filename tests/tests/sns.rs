@@ -209,8 +209,11 @@ fn raw_notification(message: &aws_sdk_sqs::types::Message) -> Received {
 
 /// What the relay publishes for `body`, as the subscriber should receive it.
 fn expected(relay: &Relay<SnsTopic>, body: &[u8]) -> (SnsPublish, Received) {
-    let notification = Notification::from_slice(body).expect("a Flagger event or Alertmanager notification");
-    let publish = relay.destination().render(&notification, &notification.classify());
+    let notification =
+        Notification::from_slice(body).expect("a Flagger event or Alertmanager notification");
+    let publish = relay
+        .destination()
+        .render(&notification, &notification.classify());
     let message: Value = serde_json::from_str(publish.message()).expect("the message is JSON");
     let received = Received {
         message: message["default"]

@@ -3,14 +3,17 @@
 
 use std::time::Duration;
 
-use flagger_relay_tests::watch::Emulator;
 use flagger_relay_tests::fixtures;
+use flagger_relay_tests::watch::Emulator;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn client() -> reqwest::Client {
     // The first invocation compiles the function; give it time.
-    reqwest::Client::builder().timeout(Duration::from_secs(600)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -26,10 +29,16 @@ async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
     let hook = format!("{}/services/T0/B0/e2e", slack.uri());
     let emulator = Emulator::start(
         "flagger-relay-slack",
-        &[("SLACK_WEBHOOK_URL", &hook), ("RELAY_TOKEN", "e2e-token-123456")],
+        &[
+            ("SLACK_WEBHOOK_URL", &hook),
+            ("RELAY_TOKEN", "e2e-token-123456"),
+        ],
         &[],
     );
-    let fixture = fixtures().into_iter().find(|f| f.name == "canary-rollback-metrics-13").unwrap();
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name == "canary-rollback-metrics-13")
+        .unwrap();
 
     let refused = client()
         .post(emulator.function_url())
@@ -41,7 +50,10 @@ async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
     assert_eq!(refused.status(), 401);
 
     let response = client()
-        .post(format!("{}?token=e2e-token-123456", emulator.function_url()))
+        .post(format!(
+            "{}?token=e2e-token-123456",
+            emulator.function_url()
+        ))
         .header("content-type", "application/json")
         .body(fixture.body.clone())
         .send()
@@ -53,5 +65,11 @@ async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
     assert_eq!(body["status"], "delivered");
     let received = slack.received_requests().await.unwrap();
     let message: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
-    assert!(message["text"].as_str().unwrap().starts_with("podinfo.test"), "{message}");
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("podinfo.test"),
+        "{message}"
+    );
 }

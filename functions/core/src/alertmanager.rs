@@ -91,24 +91,34 @@ impl AlertGroup {
             }
             let mut values = self.alerts.iter().map(|alert| alert.labels.get(key));
             let first = values.next()??;
-            values.all(|value| value == Some(first)).then_some(first.as_str())
+            values
+                .all(|value| value == Some(first))
+                .then_some(first.as_str())
         };
         Some((label("name")?, label("namespace")?))
     }
 
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|alert| alert.status == AlertStatus::Firing)
+        self.alerts
+            .iter()
+            .filter(|alert| alert.status == AlertStatus::Firing)
     }
 
     pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|alert| alert.status == AlertStatus::Resolved)
+        self.alerts
+            .iter()
+            .filter(|alert| alert.status == AlertStatus::Resolved)
     }
 
     /// `summary` of the group, or of its first alert.
     pub fn summary(&self) -> Option<&str> {
         self.common_annotations
             .get("summary")
-            .or_else(|| self.alerts.first().and_then(|alert| alert.annotations.get("summary")))
+            .or_else(|| {
+                self.alerts
+                    .first()
+                    .and_then(|alert| alert.annotations.get("summary"))
+            })
             .map(String::as_str)
     }
 }

@@ -332,7 +332,10 @@ impl Classification {
         let Some(message) = event.event_message() else {
             return match event.phase {
                 Phase::Unset => "webhook notice (no phase)".to_owned(),
-                ref phase => format!("webhook notice ({})", crate::text::truncate(phase.as_str(), 80)),
+                ref phase => format!(
+                    "webhook notice ({})",
+                    crate::text::truncate(phase.as_str(), 80)
+                ),
             };
         };
         let recognised = match self.stage {

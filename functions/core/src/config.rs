@@ -18,19 +18,25 @@ pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
     }
 }
 
 impl Env for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned().filter(|value| !value.trim().is_empty())
+        self.get(name)
+            .cloned()
+            .filter(|value| !value.trim().is_empty())
     }
 }
 
 impl Env for HashMap<&str, &str> {
     fn var(&self, name: &str) -> Option<String> {
-        self.get(name).map(|value| (*value).to_owned()).filter(|value| !value.trim().is_empty())
+        self.get(name)
+            .map(|value| (*value).to_owned())
+            .filter(|value| !value.trim().is_empty())
     }
 }
 
@@ -42,10 +48,15 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} is not a valid URL")]
     InvalidUrl(&'static str),
-    #[error("{0} must be an https URL (plain http is allowed only for 127.0.0.1, localhost and [::1])")]
+    #[error(
+        "{0} must be an https URL (plain http is allowed only for 127.0.0.1, localhost and [::1])"
+    )]
     InsecureUrl(&'static str),
     #[error("{name} has an unsupported value; expected one of: {expected}")]
-    Invalid { name: &'static str, expected: &'static str },
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+    },
     #[error(transparent)]
     Filter(#[from] FilterError),
     #[error("could not build the HTTP client: {0}")]
@@ -128,10 +139,17 @@ impl RelaySettings {
 
 /// Reads a boolean setting: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is false.
 pub fn flag(env: &impl Env, name: &'static str) -> Result<bool, ConfigError> {
-    match env.var(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+    match env
+        .var(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("0" | "false" | "no" | "off") => Ok(false),
         Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some(_) => Err(ConfigError::Invalid { name, expected: "1, true, 0, false" }),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            expected: "1, true, 0, false",
+        }),
     }
 }
 
@@ -169,8 +187,14 @@ mod tests {
             SecretUrl::parse("URL", "http://hooks.slack.com/services/T/B/x"),
             Err(ConfigError::InsecureUrl("URL"))
         );
-        assert_eq!(SecretUrl::parse("URL", "not a url"), Err(ConfigError::InvalidUrl("URL")));
-        assert_eq!(SecretUrl::parse("URL", "ftp://x/y"), Err(ConfigError::InsecureUrl("URL")));
+        assert_eq!(
+            SecretUrl::parse("URL", "not a url"),
+            Err(ConfigError::InvalidUrl("URL"))
+        );
+        assert_eq!(
+            SecretUrl::parse("URL", "ftp://x/y"),
+            Err(ConfigError::InsecureUrl("URL"))
+        );
     }
 
     #[test]
@@ -178,7 +202,10 @@ mod tests {
         let url = SecretUrl::parse("URL", "https://hooks.slack.com/services/T/B/sekrit").unwrap();
         let token = RelayToken::new("hunter2".into());
         let shown = format!("{url:?} {token:?}");
-        assert!(!shown.contains("sekrit") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("sekrit") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]

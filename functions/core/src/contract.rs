@@ -48,11 +48,25 @@ impl RequestError {
 /// How one invocation ended; each maps to exactly one status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Delivered { delivered: Delivered, stage: Stage, severity: Severity },
-    DryRun { payload: Value, stage: Stage, severity: Severity },
-    Filtered { stage: Stage, severity: Severity },
+    Delivered {
+        delivered: Delivered,
+        stage: Stage,
+        severity: Severity,
+    },
+    DryRun {
+        payload: Value,
+        stage: Stage,
+        severity: Severity,
+    },
+    Filtered {
+        stage: Stage,
+        severity: Severity,
+    },
     Refused(RequestError),
-    Failed { failure: DeliveryFailure, dead_letter: DeadLetter },
+    Failed {
+        failure: DeliveryFailure,
+        dead_letter: DeadLetter,
+    },
 }
 
 /// What became of an event its destination did not take.
@@ -72,9 +86,14 @@ pub enum DeadLetter {
 impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Delivered { .. } | Outcome::DryRun { .. } | Outcome::Filtered { .. } => StatusCode::OK,
+            Outcome::Delivered { .. } | Outcome::DryRun { .. } | Outcome::Filtered { .. } => {
+                StatusCode::OK
+            }
             Outcome::Refused(err) => err.status(),
-            Outcome::Failed { dead_letter: DeadLetter::WriteFailed(_), .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Outcome::Failed {
+                dead_letter: DeadLetter::WriteFailed(_),
+                ..
+            } => StatusCode::INTERNAL_SERVER_ERROR,
             Outcome::Failed { failure, .. } => match failure.class {
                 FailureClass::Permanent => StatusCode::BAD_GATEWAY,
                 FailureClass::Transient => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,14 +126,22 @@ impl Outcome {
     /// The JSON body for the caller. `destination` is the kind (`slack`), never its address.
     pub fn body(&self, destination: &str) -> Value {
         match self {
-            Outcome::Delivered { delivered, stage, severity } => json!({
+            Outcome::Delivered {
+                delivered,
+                stage,
+                severity,
+            } => json!({
                 "status": "delivered",
                 "destination": destination,
                 "stage": stage.as_str(),
                 "severity": severity.as_str(),
                 "attempts": delivered.attempts,
             }),
-            Outcome::DryRun { payload, stage, severity } => json!({
+            Outcome::DryRun {
+                payload,
+                stage,
+                severity,
+            } => json!({
                 "status": "dry-run",
                 "destination": destination,
                 "stage": stage.as_str(),
@@ -127,7 +154,10 @@ impl Outcome {
                 "severity": severity.as_str(),
             }),
             Outcome::Refused(err) => json!({ "error": err.to_string() }),
-            Outcome::Failed { failure, dead_letter } => {
+            Outcome::Failed {
+                failure,
+                dead_letter,
+            } => {
                 let what = match failure.class {
                     FailureClass::Permanent => format!("{destination} rejected the message"),
                     FailureClass::Transient => format!("{destination} is unavailable"),
@@ -155,14 +185,18 @@ impl Outcome {
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// The checks that come before reading the body as an event.
-pub fn admit<'r>(request: &'r Request, token: Option<&RelayToken>) -> Result<&'r [u8], RequestError> {
+pub fn admit<'r>(
+    request: &'r Request,
+    token: Option<&RelayToken>,
+) -> Result<&'r [u8], RequestError> {
     if request.method() != Method::POST {
         return Err(RequestError::MethodNotAllowed(request.method().to_string()));
     }
@@ -176,15 +210,23 @@ pub fn admit<'r>(request: &'r Request, token: Option<&RelayToken>) -> Result<&'r
     if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
         let value = content_type.to_str().unwrap_or("").to_owned();
         if !is_json(&value) {
-            return Err(RequestError::UnsupportedMediaType(crate::text::truncate(&value, 80).into_owned()));
+            return Err(RequestError::UnsupportedMediaType(
+                crate::text::truncate(&value, 80).into_owned(),
+            ));
         }
     }
     Ok(body)
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Flagger can carry a secret only in the URL, so `?token=` is the usual form; tools that can
@@ -194,7 +236,9 @@ fn authenticate(request: &Request, expected: &RelayToken) -> Result<(), RequestE
     let expected = expected.expose().as_bytes();
     let matches = |presented: &str| bool::from(presented.as_bytes().ct_eq(expected));
     let query = request.query_string_parameters_ref();
-    let from_query = query.map(|q| q.all("token").unwrap_or_default()).unwrap_or_default();
+    let from_query = query
+        .map(|q| q.all("token").unwrap_or_default())
+        .unwrap_or_default();
     let from_header: Vec<&str> = request
         .headers()
         .get_all(header::AUTHORIZATION)
@@ -203,7 +247,10 @@ fn authenticate(request: &Request, expected: &RelayToken) -> Result<(), RequestE
             value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .unwrap_or("")
         })
         .collect();
@@ -226,13 +273,14 @@ mod tests {
             builder = builder.header(*name, *value);
         }
         let request: Request = builder.body(Body::from(body)).unwrap();
-        let query: std::collections::HashMap<String, Vec<String>> = url::Url::parse(&format!("http://x{uri}"))
-            .unwrap()
-            .query_pairs()
-            .fold(Default::default(), |mut map, (k, v)| {
-                map.entry(k.into_owned()).or_default().push(v.into_owned());
-                map
-            });
+        let query: std::collections::HashMap<String, Vec<String>> =
+            url::Url::parse(&format!("http://x{uri}"))
+                .unwrap()
+                .query_pairs()
+                .fold(Default::default(), |mut map, (k, v)| {
+                    map.entry(k.into_owned()).or_default().push(v.into_owned());
+                    map
+                });
         request.with_query_string_parameters(query)
     }
 
@@ -263,10 +311,22 @@ mod tests {
     #[test]
     fn accepts_the_token_in_the_query_or_as_bearer() {
         let t = token();
-        assert!(admit(&request("POST", "/?token=s3cret-token", &[], "{}"), Some(&t)).is_ok());
+        assert!(
+            admit(
+                &request("POST", "/?token=s3cret-token", &[], "{}"),
+                Some(&t)
+            )
+            .is_ok()
+        );
         let bearer = [("authorization", "Bearer s3cret-token")];
         assert!(admit(&request("POST", "/", &bearer, "{}"), Some(&t)).is_ok());
-        assert!(admit(&request("POST", "/?token=s3cret-token", &bearer, "{}"), Some(&t)).is_ok());
+        assert!(
+            admit(
+                &request("POST", "/?token=s3cret-token", &bearer, "{}"),
+                Some(&t)
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -277,7 +337,10 @@ mod tests {
             ("/?token=wrong", &[][..]),
             ("/?token=", &[][..]),
             ("/?token=s3cret-token&token=wrong", &[][..]),
-            ("/?token=s3cret-token", &[("authorization", "Bearer wrong")][..]),
+            (
+                "/?token=s3cret-token",
+                &[("authorization", "Bearer wrong")][..],
+            ),
             ("/", &[("authorization", "Basic czNjcmV0LXRva2Vu")][..]),
         ] {
             let err = admit(&request("POST", uri, headers, "{}"), Some(&t)).unwrap_err();
@@ -287,10 +350,21 @@ mod tests {
 
     #[test]
     fn accepts_json_content_types_only() {
-        for ok in ["application/json", "application/json; charset=utf-8", "application/vnd.x+json"] {
-            assert!(admit(&request("POST", "/", &[("content-type", ok)], "{}"), None).is_ok(), "{ok}");
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/vnd.x+json",
+        ] {
+            assert!(
+                admit(&request("POST", "/", &[("content-type", ok)], "{}"), None).is_ok(),
+                "{ok}"
+            );
         }
-        let err = admit(&request("POST", "/", &[("content-type", "text/plain")], "{}"), None).unwrap_err();
+        let err = admit(
+            &request("POST", "/", &[("content-type", "text/plain")], "{}"),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

@@ -67,13 +67,22 @@ impl DeadLetterRecord {
     }
 
     pub fn class(&self) -> FailureClass {
-        if self.failure_class == "permanent" { FailureClass::Permanent } else { FailureClass::Transient }
+        if self.failure_class == "permanent" {
+            FailureClass::Permanent
+        } else {
+            FailureClass::Transient
+        }
     }
 }
 
 fn rfc3339(at: SystemTime) -> String {
-    let millis = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
-    crate::event::Timestamp(i64::try_from(millis).unwrap_or(i64::MAX)).to_rfc3339().unwrap_or_default()
+    let millis = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    crate::event::Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
+        .to_rfc3339()
+        .unwrap_or_default()
 }
 
 /// Why a record could not be parked.
@@ -92,12 +101,20 @@ pub struct DeadLetterQueue {
 impl DeadLetterQueue {
     /// A queue whose client takes its configuration from the environment when first needed.
     pub fn new(queue_url: String) -> Self {
-        DeadLetterQueue { queue_url, config: None, client: OnceCell::new() }
+        DeadLetterQueue {
+            queue_url,
+            config: None,
+            client: OnceCell::new(),
+        }
     }
 
     /// A queue reached with the given SDK configuration (a local endpoint in tests).
     pub fn with_config(queue_url: String, config: aws_config::SdkConfig) -> Self {
-        DeadLetterQueue { queue_url, config: Some(config), client: OnceCell::new() }
+        DeadLetterQueue {
+            queue_url,
+            config: Some(config),
+            client: OnceCell::new(),
+        }
     }
 
     pub fn queue_url(&self) -> &str {
@@ -117,13 +134,26 @@ impl DeadLetterQueue {
     }
 
     /// Parks one record, within `timeout`.
-    pub async fn park(&self, record: &DeadLetterRecord, timeout: Duration) -> Result<(), DeadLetterError> {
+    pub async fn park(
+        &self,
+        record: &DeadLetterRecord,
+        timeout: Duration,
+    ) -> Result<(), DeadLetterError> {
         let body = serde_json::to_string(record).map_err(|err| DeadLetterError(err.to_string()))?;
-        let send = self.client().await.send_message().queue_url(&self.queue_url).message_body(body).send();
+        let send = self
+            .client()
+            .await
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send();
         match tokio::time::timeout(timeout, send).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(DeadLetterError(sdk_reason(&err))),
-            Err(_) => Err(DeadLetterError(format!("no answer within {} ms", timeout.as_millis()))),
+            Err(_) => Err(DeadLetterError(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
         }
     }
 }
@@ -147,7 +177,10 @@ where
         }
         SdkError::TimeoutError(_) => "request timed out".to_owned(),
         SdkError::DispatchFailure(_) => {
-            format!("could not reach the service: {}", aws_smithy_types::error::display::DisplayErrorContext(err))
+            format!(
+                "could not reach the service: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(err)
+            )
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }

@@ -85,7 +85,9 @@ pub enum EventError {
     Timestamp(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("request body is neither a Flagger event (no `name`) nor an Alertmanager notification (no `alerts`)")]
+    #[error(
+        "request body is neither a Flagger event (no `name`) nor an Alertmanager notification (no `alerts`)"
+    )]
     UnknownShape,
 }
 
@@ -107,7 +109,8 @@ impl CanaryEvent {
         let wire: Wire = {
             let mut de = serde_json::Deserializer::from_str(text);
             let wire = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
-            de.end().map_err(|e| EventError::NotJson(quote(&e.to_string())))?;
+            de.end()
+                .map_err(|e| EventError::NotJson(quote(&e.to_string())))?;
             wire
         };
         wire.try_into()
@@ -132,7 +135,9 @@ pub(crate) fn field_error(err: serde_path_to_error::Error<serde_json::Error>) ->
             field: path,
             problem: strip_position(&inner),
         },
-        serde_json::error::Category::Data if inner.to_string().starts_with("invalid type") => EventError::NotAnObject,
+        serde_json::error::Category::Data if inner.to_string().starts_with("invalid type") => {
+            EventError::NotAnObject
+        }
         serde_json::error::Category::Data => EventError::Invalid(strip_position(&inner)),
         _ => EventError::NotJson(quote(&inner.to_string())),
     }
@@ -172,7 +177,10 @@ impl TryFrom<Wire> for CanaryEvent {
     type Error = EventError;
 
     fn try_from(wire: Wire) -> Result<Self, EventError> {
-        let name = wire.name.filter(|s| !s.is_empty()).ok_or(EventError::Missing("name"))?;
+        let name = wire
+            .name
+            .filter(|s| !s.is_empty())
+            .ok_or(EventError::Missing("name"))?;
         let namespace = wire
             .namespace
             .filter(|s| !s.is_empty())
@@ -182,14 +190,23 @@ impl TryFrom<Wire> for CanaryEvent {
         let event_type = user.remove("eventType").map(EventType::from);
         let timestamp = user
             .remove("timestamp")
-            .map(|raw| raw.trim().parse().map(Timestamp).map_err(|_| EventError::Timestamp(crate::text::truncate(&raw, 40).into_owned())))
+            .map(|raw| {
+                raw.trim().parse().map(Timestamp).map_err(|_| {
+                    EventError::Timestamp(crate::text::truncate(&raw, 40).into_owned())
+                })
+            })
             .transpose()?;
         Ok(CanaryEvent {
             name,
             namespace,
             phase: Phase::from(wire.phase.unwrap_or_default()),
             checksum: wire.checksum.filter(|c| !c.is_empty()),
-            metadata: Metadata { event_message, event_type, timestamp, user },
+            metadata: Metadata {
+                event_message,
+                event_type,
+                timestamp,
+                user,
+            },
         })
     }
 }
@@ -197,8 +214,11 @@ impl TryFrom<Wire> for CanaryEvent {
 impl Serialize for Metadata {
     /// Back to Flagger's own shape: one flat, key-sorted map of strings.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut all: BTreeMap<&str, std::borrow::Cow<'_, str>> =
-            self.user.iter().map(|(k, v)| (k.as_str(), v.as_str().into())).collect();
+        let mut all: BTreeMap<&str, std::borrow::Cow<'_, str>> = self
+            .user
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().into()))
+            .collect();
         if let Some(message) = &self.event_message {
             all.insert("eventMessage", message.as_str().into());
         }
@@ -324,10 +344,16 @@ mod tests {
         assert_eq!(event.namespace, "test");
         assert_eq!(event.phase, Phase::Progressing);
         assert_eq!(event.checksum.as_deref(), Some("85d557f47b"));
-        assert_eq!(event.event_message(), Some("Advance podinfo.test canary weight 10"));
+        assert_eq!(
+            event.event_message(),
+            Some("Advance podinfo.test canary weight 10")
+        );
         assert_eq!(event.metadata.event_type, Some(EventType::Normal));
         assert_eq!(event.metadata.timestamp, Some(Timestamp(1_721_556_000_123)));
-        assert_eq!(event.metadata.user.get("cluster").map(String::as_str), Some("prod-eu"));
+        assert_eq!(
+            event.metadata.user.get("cluster").map(String::as_str),
+            Some("prod-eu")
+        );
     }
 
     #[test]
@@ -346,11 +372,22 @@ mod tests {
     #[test]
     fn accepts_every_phase_flagger_has_and_keeps_unknown_ones() {
         for phase in [
-            "", "Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion",
-            "Promoting", "Finalising", "Succeeded", "Failed", "Terminating", "Terminated",
+            "",
+            "Initializing",
+            "Initialized",
+            "Waiting",
+            "Progressing",
+            "WaitingPromotion",
+            "Promoting",
+            "Finalising",
+            "Succeeded",
+            "Failed",
+            "Terminating",
+            "Terminated",
             "Paused",
         ] {
-            let body = format!(r#"{{"name":"a","namespace":"b","phase":"{phase}","metadata":{{}}}}"#);
+            let body =
+                format!(r#"{{"name":"a","namespace":"b","phase":"{phase}","metadata":{{}}}}"#);
             let event = CanaryEvent::from_slice(body.as_bytes()).unwrap();
             assert_eq!(event.phase.as_str(), phase);
         }
@@ -361,7 +398,10 @@ mod tests {
     #[test]
     fn accepts_a_payload_without_checksum_from_older_flagger() {
         let body = r#"{"name":"a","namespace":"b","phase":"Progressing","metadata":{"eventMessage":"m","eventType":"Normal","timestamp":"1"}}"#;
-        assert_eq!(CanaryEvent::from_slice(body.as_bytes()).unwrap().checksum, None);
+        assert_eq!(
+            CanaryEvent::from_slice(body.as_bytes()).unwrap().checksum,
+            None
+        );
     }
 
     #[test]
@@ -379,7 +419,10 @@ mod tests {
             (b"\xff\xfe{}", "request body is not valid UTF-8"),
             (b"{\"name\":", "request body is not valid JSON"),
             (b"[1,2]", "request body is not a JSON object"),
-            (b"{\"name\":5,\"namespace\":\"b\"}", "field `name`: invalid type: integer `5`"),
+            (
+                b"{\"name\":5,\"namespace\":\"b\"}",
+                "field `name`: invalid type: integer `5`",
+            ),
             (b"{\"namespace\":\"b\"}", "missing required field `name`"),
             (b"{\"name\":\"a\"}", "missing required field `namespace`"),
             (
@@ -390,11 +433,17 @@ mod tests {
                 b"{\"name\":\"a\",\"namespace\":\"b\",\"metadata\":{\"retries\":3}}",
                 "field `metadata.retries`: invalid type: integer `3`",
             ),
-            (b"{\"name\":\"a\",\"namespace\":\"b\"} trailing", "request body is not valid JSON"),
+            (
+                b"{\"name\":\"a\",\"namespace\":\"b\"} trailing",
+                "request body is not valid JSON",
+            ),
         ];
         for (body, expected) in cases {
             let err = CanaryEvent::from_slice(body).unwrap_err().to_string();
-            assert!(err.starts_with(expected), "{body:?}: got {err:?}, want {expected:?}");
+            assert!(
+                err.starts_with(expected),
+                "{body:?}: got {err:?}, want {expected:?}"
+            );
         }
     }
 

@@ -13,7 +13,11 @@ pub struct Fact {
 /// Ten cells, one per 10% of traffic: readable in any font, no images needed.
 pub fn progress_bar(percent: u32) -> String {
     let filled = (percent.min(100) as usize).div_ceil(10);
-    format!("{}{} {percent}%", "▓".repeat(filled), "░".repeat(10 - filled))
+    format!(
+        "{}{} {percent}%",
+        "▓".repeat(filled),
+        "░".repeat(10 - filled)
+    )
 }
 
 /// What the message carries that a reader acts on: the weight and its progress, the failing
@@ -28,7 +32,10 @@ pub fn highlights(stage: Stage, details: &Details) -> Vec<Fact> {
         push("Primary weight", progress_bar(weight));
     }
     if let Some(iteration) = details.iteration {
-        push("Iteration", format!("{}/{}", iteration.current, iteration.total));
+        push(
+            "Iteration",
+            format!("{}/{}", iteration.current, iteration.total),
+        );
     }
     if let Some(metric) = &details.metric {
         if let Some(name) = metric.name.as_deref().or(metric.template.as_deref()) {
@@ -38,12 +45,19 @@ pub fn highlights(stage: Stage, details: &Details) -> Vec<Fact> {
             push("Observed", observed.clone());
         }
         if let Some(threshold) = &metric.threshold_text {
-            let comparator = metric.comparator.map(|c| format!("{} ", c.as_str())).unwrap_or_default();
+            let comparator = metric
+                .comparator
+                .map(|c| format!("{} ", c.as_str()))
+                .unwrap_or_default();
             push("Threshold", format!("{comparator}{threshold}"));
         }
     }
     if let Some(hook) = &details.hook {
-        let label = if stage == Stage::WaitingApproval { "Waiting on" } else { "Hook" };
+        let label = if stage == Stage::WaitingApproval {
+            "Waiting on"
+        } else {
+            "Hook"
+        };
         let value = match details.hook_type {
             Some(kind) => format!("{hook} ({})", kind.as_str()),
             None => hook.clone(),
@@ -72,7 +86,10 @@ mod tests {
             "metadata":{"eventMessage":message,"eventType":"Normal","timestamp":"1"}});
         let event = CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap();
         let c = classify(&event);
-        highlights(c.stage, &c.details).into_iter().map(|f| (f.label, f.value)).collect()
+        highlights(c.stage, &c.details)
+            .into_iter()
+            .map(|f| (f.label, f.value))
+            .collect()
     }
 
     #[test]
@@ -81,7 +98,10 @@ mod tests {
         assert_eq!(progress_bar(30), "▓▓▓░░░░░░░ 30%");
         assert_eq!(progress_bar(5), "▓░░░░░░░░░ 5%");
         assert_eq!(progress_bar(250), "▓▓▓▓▓▓▓▓▓▓ 250%");
-        assert_eq!(facts_of("Advance podinfo.test canary weight 30"), [("Canary weight", "▓▓▓░░░░░░░ 30%".into())]);
+        assert_eq!(
+            facts_of("Advance podinfo.test canary weight 30"),
+            [("Canary weight", "▓▓▓░░░░░░░ 30%".into())]
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub enum FilterError {
     #[error("MIN_SEVERITY must be one of: info, warning, error")]
     Severity,
     #[error("{setting} names an unknown stage {stage:?}")]
-    Stage { setting: &'static str, stage: String },
+    Stage {
+        setting: &'static str,
+        stage: String,
+    },
     #[error("CHATTER must be `drop` or `forward`")]
     Chatter,
 }
@@ -42,7 +45,12 @@ const CHATTER: &[(&str, &str)] = &[
 
 impl Default for Filter {
     fn default() -> Self {
-        Filter { min_severity: Severity::Info, include: None, exclude: HashSet::new(), drop_chatter: true }
+        Filter {
+            min_severity: Severity::Info,
+            include: None,
+            exclude: HashSet::new(),
+            drop_chatter: true,
+        }
     }
 }
 
@@ -59,8 +67,15 @@ impl Filter {
         };
         Ok(Filter {
             min_severity,
-            include: env.var("INCLUDE_STAGES").map(|raw| stages("INCLUDE_STAGES", &raw)).transpose()?,
-            exclude: env.var("EXCLUDE_STAGES").map(|raw| stages("EXCLUDE_STAGES", &raw)).transpose()?.unwrap_or_default(),
+            include: env
+                .var("INCLUDE_STAGES")
+                .map(|raw| stages("INCLUDE_STAGES", &raw))
+                .transpose()?,
+            exclude: env
+                .var("EXCLUDE_STAGES")
+                .map(|raw| stages("EXCLUDE_STAGES", &raw))
+                .transpose()?
+                .unwrap_or_default(),
             drop_chatter,
         })
     }
@@ -70,7 +85,11 @@ impl Filter {
         if classification.severity < self.min_severity {
             return false;
         }
-        if self.include.as_ref().is_some_and(|include| !include.contains(&classification.stage)) {
+        if self
+            .include
+            .as_ref()
+            .is_some_and(|include| !include.contains(&classification.stage))
+        {
             return false;
         }
         if self.exclude.contains(&classification.stage) {
@@ -84,12 +103,16 @@ impl Filter {
 }
 
 fn is_chatter(event: &CanaryEvent) -> bool {
-    let Some(message) = event.event_message() else { return false };
+    let Some(message) = event.event_message() else {
+        return false;
+    };
     CHATTER.iter().any(|(start, end)| {
         if end.is_empty() {
             message == *start
         } else {
-            message.len() > start.len() + end.len() && message.starts_with(start) && message.ends_with(end)
+            message.len() > start.len() + end.len()
+                && message.starts_with(start)
+                && message.ends_with(end)
         }
     })
 }
@@ -98,7 +121,12 @@ fn stages(setting: &'static str, raw: &str) -> Result<HashSet<Stage>, FilterErro
     raw.split(',')
         .map(str::trim)
         .filter(|name| !name.is_empty())
-        .map(|name| Stage::parse(name).ok_or_else(|| FilterError::Stage { setting, stage: name.to_owned() }))
+        .map(|name| {
+            Stage::parse(name).ok_or_else(|| FilterError::Stage {
+                setting,
+                stage: name.to_owned(),
+            })
+        })
         .collect()
 }
 
@@ -124,25 +152,53 @@ mod tests {
     #[test]
     fn drops_per_tick_chatter_by_default() {
         let filter = Filter::default();
-        assert!(!passes(&filter, "Rollback hook manual-rollback not signaling a rollback", "Normal"));
-        assert!(!passes(&filter, "all the metrics providers are available!", "Normal"));
-        assert!(!passes(&filter, "skipping canary run as object is suspended", "Normal"));
-        assert!(passes(&filter, "Advance podinfo.test canary weight 10", "Normal"));
+        assert!(!passes(
+            &filter,
+            "Rollback hook manual-rollback not signaling a rollback",
+            "Normal"
+        ));
+        assert!(!passes(
+            &filter,
+            "all the metrics providers are available!",
+            "Normal"
+        ));
+        assert!(!passes(
+            &filter,
+            "skipping canary run as object is suspended",
+            "Normal"
+        ));
+        assert!(passes(
+            &filter,
+            "Advance podinfo.test canary weight 10",
+            "Normal"
+        ));
     }
 
     #[test]
     fn forwards_chatter_when_asked() {
         let env: HashMap<&str, &str> = [("CHATTER", "forward")].into();
         let filter = Filter::from_env(&env).unwrap();
-        assert!(passes(&filter, "all the metrics providers are available!", "Normal"));
+        assert!(passes(
+            &filter,
+            "all the metrics providers are available!",
+            "Normal"
+        ));
     }
 
     #[test]
     fn drops_events_below_min_severity() {
         let env: HashMap<&str, &str> = [("MIN_SEVERITY", "warning")].into();
         let filter = Filter::from_env(&env).unwrap();
-        assert!(!passes(&filter, "Advance podinfo.test canary weight 10", "Normal"));
-        assert!(passes(&filter, "Halt podinfo.test advancement success rate 69.17% < 99%", "Warning"));
+        assert!(!passes(
+            &filter,
+            "Advance podinfo.test canary weight 10",
+            "Normal"
+        ));
+        assert!(passes(
+            &filter,
+            "Halt podinfo.test advancement success rate 69.17% < 99%",
+            "Warning"
+        ));
     }
 
     #[test]
@@ -150,7 +206,10 @@ mod tests {
         let env: HashMap<&str, &str> = [("EXCLUDE_STAGES", "progress, bogus")].into();
         assert_eq!(
             Filter::from_env(&env),
-            Err(FilterError::Stage { setting: "EXCLUDE_STAGES", stage: "bogus".into() })
+            Err(FilterError::Stage {
+                setting: "EXCLUDE_STAGES",
+                stage: "bogus".into()
+            })
         );
         let env: HashMap<&str, &str> = [("MIN_SEVERITY", "loud")].into();
         assert_eq!(Filter::from_env(&env), Err(FilterError::Severity));
@@ -158,10 +217,16 @@ mod tests {
 
     #[test]
     fn reads_stage_lists() {
-        let env: HashMap<&str, &str> =
-            [("INCLUDE_STAGES", "succeeded,failed"), ("EXCLUDE_STAGES", " progress ,")].into();
+        let env: HashMap<&str, &str> = [
+            ("INCLUDE_STAGES", "succeeded,failed"),
+            ("EXCLUDE_STAGES", " progress ,"),
+        ]
+        .into();
         let filter = Filter::from_env(&env).unwrap();
-        assert_eq!(filter.include, Some([Stage::Succeeded, Stage::Failed].into()));
+        assert_eq!(
+            filter.include,
+            Some([Stage::Succeeded, Stage::Failed].into())
+        );
         assert_eq!(filter.exclude, [Stage::Progress].into());
     }
 }

@@ -33,7 +33,9 @@ pub async fn run<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Err
         None => serve(relay).await,
         Some("redrive") => {
             let dry_run = args.iter().any(|arg| arg == "--dry-run");
-            let queue = relay.dead_letter_queue().ok_or("DEAD_LETTER_QUEUE_URL is not set")?;
+            let queue = relay
+                .dead_letter_queue()
+                .ok_or("DEAD_LETTER_QUEUE_URL is not set")?;
             let report = redrive::redrive(&relay, queue, dry_run).await?;
             println!(
                 "{}: {} delivered, {} failed again (kept), {} left for other destinations or listed, {} unreadable (kept)",
@@ -45,7 +47,10 @@ pub async fn run<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Err
             );
             Ok(())
         }
-        Some(other) => Err(format!("unknown command {other:?}: run without arguments, or `redrive [--dry-run]`").into()),
+        Some(other) => Err(format!(
+            "unknown command {other:?}: run without arguments, or `redrive [--dry-run]`"
+        )
+        .into()),
     }
 }
 
@@ -59,7 +64,9 @@ pub fn init_tracing() {
 /// once at cold start; a reference that cannot be read ends the cold start with one log line.
 pub async fn environment(function: &str) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
     static PROCESS: config::ProcessEnv = config::ProcessEnv;
-    secrets::resolve(&PROCESS).await.unwrap_or_else(|err| exit_on_config_error(function, &err))
+    secrets::resolve(&PROCESS)
+        .await
+        .unwrap_or_else(|err| exit_on_config_error(function, &err))
 }
 
 /// Ends a cold start that cannot succeed with one clear log line instead of failing every

@@ -39,8 +39,15 @@ impl Notification {
             .filter(|text| text.trim_start().starts_with('{'))
             .and_then(|text| serde_json::from_str::<Shape>(text).ok());
         match shape {
-            Some(shape) if shape.alerts.is_some() => AlertGroup::from_slice(body).map(Notification::Alerts),
-            Some(Shape { name: None, namespace: None, metadata: None, .. }) => Err(EventError::UnknownShape),
+            Some(shape) if shape.alerts.is_some() => {
+                AlertGroup::from_slice(body).map(Notification::Alerts)
+            }
+            Some(Shape {
+                name: None,
+                namespace: None,
+                metadata: None,
+                ..
+            }) => Err(EventError::UnknownShape),
             _ => CanaryEvent::from_slice(body).map(Notification::Canary),
         }
     }
@@ -76,7 +83,9 @@ impl Notification {
     pub fn canary_ref(&self) -> Option<String> {
         match self {
             Notification::Canary(event) => Some(event.canary_ref()),
-            Notification::Alerts(group) => group.canary().map(|(name, namespace)| format!("{namespace}/{name}")),
+            Notification::Alerts(group) => group
+                .canary()
+                .map(|(name, namespace)| format!("{namespace}/{name}")),
         }
     }
 
@@ -100,12 +109,17 @@ impl AlertGroup {
     pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
         let text = std::str::from_utf8(body).map_err(|_| EventError::NotUtf8)?;
         let mut de = serde_json::Deserializer::from_str(text);
-        let group: AlertGroup = serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
-        de.end().map_err(|e| EventError::NotJson(truncate(&e.to_string(), 200).into_owned()))?;
+        let group: AlertGroup =
+            serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
+        de.end()
+            .map_err(|e| EventError::NotJson(truncate(&e.to_string(), 200).into_owned()))?;
         if group.version != "4" {
             return Err(EventError::Field {
                 field: "version".into(),
-                problem: format!("Alertmanager webhook version {:?} is not supported (expected \"4\")", group.version),
+                problem: format!(
+                    "Alertmanager webhook version {:?} is not supported (expected \"4\")",
+                    group.version
+                ),
             });
         }
         Ok(group)
@@ -121,10 +135,12 @@ pub fn classify_alerts(group: &AlertGroup) -> Classification {
     } else if group.alertname() == Some(CANARY_ROLLBACK) {
         (Stage::Failed, Severity::Error)
     } else {
-        let label = group
-            .common_labels
-            .get("severity")
-            .or_else(|| group.alerts.first().and_then(|alert| alert.labels.get("severity")));
+        let label = group.common_labels.get("severity").or_else(|| {
+            group
+                .alerts
+                .first()
+                .and_then(|alert| alert.labels.get("severity"))
+        });
         let severity = match label.map(String::as_str) {
             Some("critical") => Severity::Error,
             Some("warning") => Severity::Warning,
@@ -133,10 +149,16 @@ pub fn classify_alerts(group: &AlertGroup) -> Classification {
         (Stage::Info, severity)
     };
     let details = Details {
-        target: group.canary().map(|(name, namespace)| format!("{name}.{namespace}")),
+        target: group
+            .canary()
+            .map(|(name, namespace)| format!("{name}.{namespace}")),
         ..Details::default()
     };
-    Classification { stage, severity, details }
+    Classification {
+        stage,
+        severity,
+        details,
+    }
 }
 
 fn alerts_headline(group: &AlertGroup) -> String {
@@ -165,13 +187,19 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../events/alertmanager/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/alertmanager/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
     }
 
     fn alerts(name: &str) -> (Notification, Classification) {
         let notification = Notification::from_slice(&fixture(name)).unwrap();
-        assert!(matches!(notification, Notification::Alerts(_)), "{name} parsed as {notification:?}");
+        assert!(
+            matches!(notification, Notification::Alerts(_)),
+            "{name} parsed as {notification:?}"
+        );
         let classification = notification.classify();
         (notification, classification)
     }
@@ -179,8 +207,14 @@ mod tests {
     #[test]
     fn tells_flagger_events_from_alertmanager_notifications_by_shape() {
         let flagger = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1"}}"#;
-        assert!(matches!(Notification::from_slice(flagger), Ok(Notification::Canary(_))));
-        assert!(matches!(Notification::from_slice(&fixture("canary-rollback-firing")), Ok(Notification::Alerts(_))));
+        assert!(matches!(
+            Notification::from_slice(flagger),
+            Ok(Notification::Canary(_))
+        ));
+        assert!(matches!(
+            Notification::from_slice(&fixture("canary-rollback-firing")),
+            Ok(Notification::Alerts(_))
+        ));
     }
 
     #[test]
@@ -188,7 +222,10 @@ mod tests {
         let (notification, c) = alerts("canary-rollback-firing");
         assert_eq!((c.stage, c.severity), (Stage::Failed, Severity::Error));
         assert_eq!(notification.subject(), "podinfo.test");
-        assert_eq!(notification.headline(&c), "canary_rollback firing: Canary failed");
+        assert_eq!(
+            notification.headline(&c),
+            "canary_rollback firing: Canary failed"
+        );
         assert_eq!(notification.source(), "alertmanager");
     }
 
@@ -209,22 +246,45 @@ mod tests {
     #[test]
     fn counts_firing_and_resolved_alerts_of_a_group() {
         let (notification, c) = alerts("canary-rollback-group");
-        assert_eq!(notification.subject(), "canary_rollback", "the group spans several canaries");
-        assert_eq!(notification.headline(&c), "2 firing, 1 resolved: Canary failed");
+        assert_eq!(
+            notification.subject(),
+            "canary_rollback",
+            "the group spans several canaries"
+        );
+        assert_eq!(
+            notification.headline(&c),
+            "2 firing, 1 resolved: Canary failed"
+        );
     }
 
     #[test]
     fn refuses_bad_alertmanager_payloads_naming_the_problem() {
         let cases: &[(&[u8], &str)] = &[
-            (br#"{"version":"4","groupKey":"k","status":"firing","alerts":{}}"#, "field `alerts`: invalid type: map"),
-            (br#"{"version":"4","groupKey":"k","status":"burning","alerts":[]}"#, "field `status`: unknown variant `burning`"),
-            (br#"{"version":"3","groupKey":"k","status":"firing","alerts":[]}"#, "field `version`: Alertmanager webhook version \"3\""),
-            (br#"{"version":"4","status":"firing","alerts":[]}"#, "missing field `groupKey`"),
+            (
+                br#"{"version":"4","groupKey":"k","status":"firing","alerts":{}}"#,
+                "field `alerts`: invalid type: map",
+            ),
+            (
+                br#"{"version":"4","groupKey":"k","status":"burning","alerts":[]}"#,
+                "field `status`: unknown variant `burning`",
+            ),
+            (
+                br#"{"version":"3","groupKey":"k","status":"firing","alerts":[]}"#,
+                "field `version`: Alertmanager webhook version \"3\"",
+            ),
+            (
+                br#"{"version":"4","status":"firing","alerts":[]}"#,
+                "missing field `groupKey`",
+            ),
             (br#"{"hello":"world"}"#, "neither a Flagger event"),
         ];
         for (body, expected) in cases {
             let err = Notification::from_slice(body).unwrap_err().to_string();
-            assert!(err.contains(expected), "{}: got {err:?}", String::from_utf8_lossy(body));
+            assert!(
+                err.contains(expected),
+                "{}: got {err:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -60,8 +60,10 @@ mod tests {
 
     #[test]
     fn removes_whole_urls_and_their_secret_paths() {
-        let redactor =
-            Redactor::new(["https://hooks.slack.com/services/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".to_owned()]);
+        let redactor = Redactor::new([
+            "https://hooks.slack.com/services/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"
+                .to_owned(),
+        ]);
         assert_eq!(
             redactor.redact("posting to https://hooks.slack.com/services/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 failed"),
             "posting to [redacted] failed"
@@ -70,7 +72,10 @@ mod tests {
             redactor.redact("no such hook /services/T0001ABCD/B0002EFGH/q7Xk2mN9pL4sR8tV1wY3zA5c"),
             "no such hook [redacted]"
         );
-        assert_eq!(redactor.redact("key q7Xk2mN9pL4sR8tV1wY3zA5c is revoked"), "key [redacted] is revoked");
+        assert_eq!(
+            redactor.redact("key q7Xk2mN9pL4sR8tV1wY3zA5c is revoked"),
+            "key [redacted] is revoked"
+        );
         assert_eq!(redactor.redact("team T0001ABCD"), "team [redacted]");
     }
 

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
-use serde::Deserialize;
 use crate::relay::{Destination, Relay};
+use serde::Deserialize;
 
 /// What one redrive run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,7 +70,10 @@ pub async fn redrive<D: Destination>(
             hand_back.push(message);
             continue;
         }
-        match relay.deliver(&notification, Instant::now() + DELIVERY_BUDGET).await {
+        match relay
+            .deliver(&notification, Instant::now() + DELIVERY_BUDGET)
+            .await
+        {
             Ok(_) => {
                 delete(queue, &message).await?;
                 report.delivered += 1;
@@ -99,12 +102,21 @@ fn read_record(body: &str) -> Option<DeadLetterRecord> {
     // The template names the functions `<stack>-slack` and `<stack>-teams`.
     let function = failure.request_context.function_arn.split(':').nth(6)?;
     let destination = function.rsplit('-').next()?;
-    let message = failure.request_payload.records.into_iter().next()?.sns.message;
+    let message = failure
+        .request_payload
+        .records
+        .into_iter()
+        .next()?
+        .sns
+        .message;
     Some(DeadLetterRecord {
         schema: crate::dead_letter::SCHEMA.to_owned(),
         destination: destination.to_owned(),
         failure_class: "transient".to_owned(),
-        reason: format!("Lambda stopped retrying: {}", failure.request_context.condition),
+        reason: format!(
+            "Lambda stopped retrying: {}",
+            failure.request_context.condition
+        ),
         attempts: failure.request_context.approximate_invoke_count,
         first_attempt: failure.timestamp.clone(),
         last_attempt: failure.timestamp,
@@ -157,7 +169,9 @@ async fn drain(queue: &DeadLetterQueue) -> Result<Vec<Message>, DeadLetterError>
 }
 
 async fn delete(queue: &DeadLetterQueue, message: &Message) -> Result<(), DeadLetterError> {
-    let Some(receipt) = message.receipt_handle() else { return Ok(()) };
+    let Some(receipt) = message.receipt_handle() else {
+        return Ok(());
+    };
     queue
         .client()
         .await
@@ -172,7 +186,9 @@ async fn delete(queue: &DeadLetterQueue, message: &Message) -> Result<(), DeadLe
 
 /// Makes a record this run did not handle visible again at once.
 async fn release(queue: &DeadLetterQueue, message: &Message) -> Result<(), DeadLetterError> {
-    let Some(receipt) = message.receipt_handle() else { return Ok(()) };
+    let Some(receipt) = message.receipt_handle() else {
+        return Ok(());
+    };
     queue
         .client()
         .await

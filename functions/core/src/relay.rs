@@ -13,7 +13,9 @@ use crate::classify::Classification;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
-use crate::deliver::{AttemptError, Delivered, DeliveryFailure, FailureClass, RetryPolicy, with_retries};
+use crate::deliver::{
+    AttemptError, Delivered, DeliveryFailure, FailureClass, RetryPolicy, with_retries,
+};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
 use crate::redact::Redactor;
@@ -27,10 +29,15 @@ pub trait Destination: Send + Sync + 'static {
     type Payload: Serialize + Send + Sync;
 
     /// A Flagger event or an Alertmanager group, as this destination shows it.
-    fn render(&self, notification: &Notification, classification: &Classification) -> Self::Payload;
+    fn render(&self, notification: &Notification, classification: &Classification)
+    -> Self::Payload;
 
     /// One attempt at delivering, which must not take longer than `timeout`.
-    fn send(&self, payload: &Self::Payload, timeout: Duration) -> impl Future<Output = Result<(), AttemptError>> + Send;
+    fn send(
+        &self,
+        payload: &Self::Payload,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), AttemptError>> + Send;
 
     /// Values that must never appear in a response or a log line (webhook URLs, tokens).
     fn secrets(&self) -> Vec<String>;
@@ -86,8 +93,16 @@ impl<D: Destination> Relay<D> {
     pub fn new(settings: RelaySettings, destination: D) -> Self {
         let mut secrets = destination.secrets();
         secrets.extend(settings.token.iter().map(|token| token.expose().to_owned()));
-        let dead_letters = settings.dead_letter_queue_url.clone().map(DeadLetterQueue::new);
-        Relay { redactor: Redactor::new(secrets), settings, destination, dead_letters }
+        let dead_letters = settings
+            .dead_letter_queue_url
+            .clone()
+            .map(DeadLetterQueue::new);
+        Relay {
+            redactor: Redactor::new(secrets),
+            settings,
+            destination,
+            dead_letters,
+        }
     }
 
     /// Parks failed events in this queue instead of the one named by the settings.
@@ -121,7 +136,11 @@ impl<D: Destination> Relay<D> {
         outcome.into_response(D::KIND)
     }
 
-    async fn process(&self, request: &Request, deadline: Instant) -> (Outcome, Option<Notification>) {
+    async fn process(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> (Outcome, Option<Notification>) {
         let body = match admit(request, self.settings.token.as_ref()) {
             Ok(body) => body,
             Err(err) => return (Outcome::Refused(err), None),
@@ -130,7 +149,9 @@ impl<D: Destination> Relay<D> {
             Ok(notification) => notification,
             Err(err) => return (Outcome::Refused(err.into()), None),
         };
-        let outcome = self.relay(&notification, body, Source::FunctionUrl, deadline).await;
+        let outcome = self
+            .relay(&notification, body, Source::FunctionUrl, deadline)
+            .await;
         (outcome, Some(notification))
     }
 
@@ -139,7 +160,9 @@ impl<D: Destination> Relay<D> {
     /// returned only for an SNS event that failed transiently or could not be parked.
     pub async fn invoke(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         match request.request_context_ref() {
-            Some(lambda_http::request::RequestContext::PassThrough) => self.handle_sns(request).await,
+            Some(lambda_http::request::RequestContext::PassThrough) => {
+                self.handle_sns(request).await
+            }
             _ => Ok(self.handle(request).await),
         }
     }
@@ -157,7 +180,10 @@ impl<D: Destination> Relay<D> {
                 return Ok(outcome.into_response(D::KIND));
             }
         };
-        let mut last = Outcome::Filtered { stage: crate::Stage::Unknown, severity: crate::Severity::Info };
+        let mut last = Outcome::Filtered {
+            stage: crate::Stage::Unknown,
+            severity: crate::Severity::Info,
+        };
         for record in records {
             let message = record.sns.message.as_bytes();
             let notification = match fan_out::from_document(message) {
@@ -168,10 +194,21 @@ impl<D: Destination> Relay<D> {
                     continue;
                 }
             };
-            let outcome = self.relay(&notification, message, Source::Sns, deadline).await;
+            let outcome = self
+                .relay(&notification, message, Source::Sns, deadline)
+                .await;
             self.log(&request, Some(&notification), &outcome, started);
-            if let Outcome::Failed { failure, dead_letter: DeadLetter::LeftToRetry | DeadLetter::WriteFailed(_) } = &outcome {
-                return Err(format!("{} delivery failed; left to Lambda to retry: {}", D::KIND, failure.reason).into());
+            if let Outcome::Failed {
+                failure,
+                dead_letter: DeadLetter::LeftToRetry | DeadLetter::WriteFailed(_),
+            } = &outcome
+            {
+                return Err(format!(
+                    "{} delivery failed; left to Lambda to retry: {}",
+                    D::KIND,
+                    failure.reason
+                )
+                .into());
             }
             last = outcome;
         }
@@ -187,19 +224,29 @@ impl<D: Destination> Relay<D> {
         started: Instant,
     ) -> Result<Outcome, lambda_http::Error> {
         let dead_letter = self.park(raw, &failure, Source::Sns).await;
-        let outcome = Outcome::Failed { failure, dead_letter };
+        let outcome = Outcome::Failed {
+            failure,
+            dead_letter,
+        };
         self.log(request, None, &outcome, started);
         match &outcome {
-            Outcome::Failed { dead_letter: DeadLetter::WriteFailed(reason), .. } => {
-                Err(format!("an unusable SNS message could not be parked: {reason}").into())
-            }
+            Outcome::Failed {
+                dead_letter: DeadLetter::WriteFailed(reason),
+                ..
+            } => Err(format!("an unusable SNS message could not be parked: {reason}").into()),
             _ => Ok(outcome),
         }
     }
 
     /// Classify, filter, render and deliver one parsed event; park it if it cannot be
     /// delivered. `raw` is the body as received, kept byte for byte in the dead-letter record.
-    pub async fn relay(&self, notification: &Notification, raw: &[u8], source: Source, deadline: Instant) -> Outcome {
+    pub async fn relay(
+        &self,
+        notification: &Notification,
+        raw: &[u8],
+        source: Source,
+        deadline: Instant,
+    ) -> Outcome {
         let classification = notification.classify();
         let (stage, severity) = (classification.stage, classification.severity);
         if !self.settings.filter.passes(notification, &classification) {
@@ -208,24 +255,42 @@ impl<D: Destination> Relay<D> {
         if self.settings.dry_run {
             let payload = self.destination.render(notification, &classification);
             let payload = serde_json::to_value(&payload).unwrap_or_default();
-            return Outcome::DryRun { payload, stage, severity };
+            return Outcome::DryRun {
+                payload,
+                stage,
+                severity,
+            };
         }
         let sent = self.send(notification, &classification, deadline).await;
         match sent {
-            Ok(delivered) => Outcome::Delivered { delivered, stage, severity },
+            Ok(delivered) => Outcome::Delivered {
+                delivered,
+                stage,
+                severity,
+            },
             Err(failure) if source == Source::Sns && failure.class == FailureClass::Transient => {
-                Outcome::Failed { failure, dead_letter: DeadLetter::LeftToRetry }
+                Outcome::Failed {
+                    failure,
+                    dead_letter: DeadLetter::LeftToRetry,
+                }
             }
             Err(failure) => {
                 let dead_letter = self.park(raw, &failure, source).await;
-                Outcome::Failed { failure, dead_letter }
+                Outcome::Failed {
+                    failure,
+                    dead_letter,
+                }
             }
         }
     }
 
     /// Renders and delivers without filtering or parking: for events already accepted once,
     /// such as those redriven from the dead-letter queue.
-    pub async fn deliver(&self, notification: &Notification, deadline: Instant) -> Result<Delivered, DeliveryFailure> {
+    pub async fn deliver(
+        &self,
+        notification: &Notification,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
         let classification = notification.classify();
         self.send(notification, &classification, deadline).await
     }
@@ -239,7 +304,10 @@ impl<D: Destination> Relay<D> {
         self.destination
             .deliver(notification, classification, &self.settings.retry, deadline)
             .await
-            .map_err(|failure| DeliveryFailure { reason: self.redactor.redact(&failure.reason), ..failure })
+            .map_err(|failure| DeliveryFailure {
+                reason: self.redactor.redact(&failure.reason),
+                ..failure
+            })
     }
 
     async fn park(&self, raw: &[u8], failure: &DeliveryFailure, source: Source) -> DeadLetter {
@@ -267,8 +335,13 @@ impl<D: Destination> Relay<D> {
             .lambda_context_ref()
             .map(|context| {
                 let deadline_ms = context.deadline;
-                let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-                Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0))
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis();
+                Duration::from_millis(
+                    u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+                )
             })
             .filter(|remaining| !remaining.is_zero())
             .map(|remaining| remaining.saturating_sub(self.settings.deadline_margin))
@@ -276,9 +349,20 @@ impl<D: Destination> Relay<D> {
         now + remaining
     }
 
-    fn log(&self, request: &Request, notification: Option<&Notification>, outcome: &Outcome, started: Instant) {
-        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-        let canary = notification.and_then(Notification::canary_ref).unwrap_or_default();
+    fn log(
+        &self,
+        request: &Request,
+        notification: Option<&Notification>,
+        outcome: &Outcome,
+        started: Instant,
+    ) {
+        let request_id = request
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
+        let canary = notification
+            .and_then(Notification::canary_ref)
+            .unwrap_or_default();
         let phase = notification.map(Notification::phase).unwrap_or_default();
         let source = notification.map(Notification::source).unwrap_or_default();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -287,7 +371,15 @@ impl<D: Destination> Relay<D> {
         let attempts = outcome.attempts();
         match outcome {
             Outcome::Delivered { stage, .. } | Outcome::Filtered { stage, .. } => tracing::info!(
-                request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, attempts, latency_ms,
+                request_id,
+                source,
+                canary,
+                phase,
+                stage = stage.as_str(),
+                outcome = label,
+                status,
+                attempts,
+                latency_ms,
                 "event {label}"
             ),
             Outcome::DryRun { payload, stage, .. } => tracing::info!(
@@ -297,7 +389,10 @@ impl<D: Destination> Relay<D> {
             Outcome::Refused(err) => tracing::warn!(
                 request_id, outcome = label, status, latency_ms, error = %err, "request refused"
             ),
-            Outcome::Failed { failure, dead_letter } => tracing::error!(
+            Outcome::Failed {
+                failure,
+                dead_letter,
+            } => tracing::error!(
                 request_id, source, canary, phase, outcome = label, status, attempts, latency_ms,
                 error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
             ),

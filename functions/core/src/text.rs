@@ -7,7 +7,10 @@ pub fn truncate(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
         None => text.into(),
         Some(_) if max_chars == 0 => "".into(),
         Some(_) => {
-            let (end, _) = text.char_indices().nth(max_chars - 1).unwrap_or((text.len(), ' '));
+            let (end, _) = text
+                .char_indices()
+                .nth(max_chars - 1)
+                .unwrap_or((text.len(), ' '));
             format!("{}…", &text[..end]).into()
         }
     }
@@ -46,7 +49,9 @@ pub fn escape_entities(text: &str) -> String {
 /// an entity (`&l…`) moves back to before it.
 pub fn truncate_escaped(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     let cut = truncate(text, max_chars);
-    let Some(kept) = cut.strip_suffix('…') else { return cut };
+    let Some(kept) = cut.strip_suffix('…') else {
+        return cut;
+    };
     match kept.rfind('&') {
         Some(at) if !kept[at..].contains(';') => format!("{}…", &kept[..at]).into(),
         _ => cut,
@@ -59,7 +64,10 @@ mod tests {
 
     #[test]
     fn escapes_the_three_entities_and_nothing_else() {
-        assert_eq!(escape_entities("<!here> & <a|b> é"), "&lt;!here&gt; &amp; &lt;a|b&gt; é");
+        assert_eq!(
+            escape_entities("<!here> & <a|b> é"),
+            "&lt;!here&gt; &amp; &lt;a|b&gt; é"
+        );
     }
 
     #[test]

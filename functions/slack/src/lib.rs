@@ -10,7 +10,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
-use flagger_relay_core::deliver::{AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json};
+use flagger_relay_core::deliver::{
+    AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json,
+};
 use flagger_relay_core::{Classification, Destination, Notification, Relay};
 
 pub use bot::SlackBot;
@@ -38,16 +40,22 @@ impl Destination for Slack {
 
     fn render(&self, notification: &Notification, classification: &Classification) -> SlackPayload {
         match self {
-            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(notification, classification)),
+            Slack::Webhook(webhook) => {
+                SlackPayload::Webhook(webhook.render(notification, classification))
+            }
             Slack::Bot(bot) => SlackPayload::Bot(bot.render(notification, classification)),
         }
     }
 
     async fn send(&self, payload: &SlackPayload, timeout: Duration) -> Result<(), AttemptError> {
         match (self, payload) {
-            (Slack::Webhook(webhook), SlackPayload::Webhook(message)) => webhook.send(message, timeout).await,
+            (Slack::Webhook(webhook), SlackPayload::Webhook(message)) => {
+                webhook.send(message, timeout).await
+            }
             // Bot mode is several dependent calls, each retried on its own: see `deliver`.
-            _ => Err(AttemptError::permanent("bot mode delivers through Destination::deliver")),
+            _ => Err(AttemptError::permanent(
+                "bot mode delivers through Destination::deliver",
+            )),
         }
     }
 
@@ -59,8 +67,15 @@ impl Destination for Slack {
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         match self {
-            Slack::Webhook(webhook) => webhook.deliver(notification, classification, retry, deadline).await,
-            Slack::Bot(bot) => bot.deliver_with(retry, notification, classification, deadline).await,
+            Slack::Webhook(webhook) => {
+                webhook
+                    .deliver(notification, classification, retry, deadline)
+                    .await
+            }
+            Slack::Bot(bot) => {
+                bot.deliver_with(retry, notification, classification, deadline)
+                    .await
+            }
         }
     }
 
@@ -82,7 +97,11 @@ pub struct SlackWebhook {
 
 impl SlackWebhook {
     pub fn new(client: reqwest::Client, url: Option<SecretUrl>, overrides: Overrides) -> Self {
-        SlackWebhook { client, url, overrides }
+        SlackWebhook {
+            client,
+            url,
+            overrides,
+        }
     }
 }
 
@@ -93,16 +112,24 @@ impl Destination for SlackWebhook {
     fn render(&self, notification: &Notification, classification: &Classification) -> SlackMessage {
         match notification {
             Notification::Canary(event) => render::message(event, classification, &self.overrides),
-            Notification::Alerts(group) => render::alerts(notification, group, classification, &self.overrides),
+            Notification::Alerts(group) => {
+                render::alerts(notification, group, classification, &self.overrides)
+            }
         }
     }
 
     async fn send(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
-        let url = self.url.as_ref().ok_or_else(|| AttemptError::permanent("SLACK_WEBHOOK_URL is not set"))?;
-        let body = serde_json::to_vec(payload).map_err(|err| AttemptError::permanent(err.to_string()))?;
+        let url = self
+            .url
+            .as_ref()
+            .ok_or_else(|| AttemptError::permanent("SLACK_WEBHOOK_URL is not set"))?;
+        let body =
+            serde_json::to_vec(payload).map_err(|err| AttemptError::permanent(err.to_string()))?;
         // Slack answers 200 `ok`; its refusals (`invalid_payload`, `no_service`, …) are 4xx
         // plain-text bodies, which post_json already reports as permanent.
-        post_json(&self.client, url.expose(), body, timeout).await.map(drop)
+        post_json(&self.client, url.expose(), body, timeout)
+            .await
+            .map(drop)
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -115,7 +142,9 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
     let settings = RelaySettings::from_env(env)?;
     if let Some(bot) = SlackBot::from_env(env)? {
         if env.var("SLACK_WEBHOOK_URL").is_some() {
-            tracing::warn!("SLACK_BOT_TOKEN is set: posting through the Web API; SLACK_WEBHOOK_URL is not used");
+            tracing::warn!(
+                "SLACK_BOT_TOKEN is set: posting through the Web API; SLACK_WEBHOOK_URL is not used"
+            );
         }
         let bot = bot.with_retry_policy(settings.retry);
         return Ok(Relay::new(settings, Slack::Bot(Box::new(bot))));
@@ -130,8 +159,12 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
         username: env.var("SLACK_USERNAME"),
         icon_emoji: env.var("SLACK_ICON_EMOJI"),
     };
-    let client = http_client(Duration::from_secs(2)).map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(settings, Slack::Webhook(SlackWebhook::new(client, url, overrides))))
+    let client = http_client(Duration::from_secs(2))
+        .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
+    Ok(Relay::new(
+        settings,
+        Slack::Webhook(SlackWebhook::new(client, url, overrides)),
+    ))
 }
 
 #[cfg(test)]
@@ -142,14 +175,21 @@ mod tests {
     #[test]
     fn requires_a_webhook_unless_dry_run() {
         let env: HashMap<&str, &str> = HashMap::new();
-        assert_eq!(relay_from_env(&env).err(), Some(ConfigError::Missing("SLACK_WEBHOOK_URL")));
+        assert_eq!(
+            relay_from_env(&env).err(),
+            Some(ConfigError::Missing("SLACK_WEBHOOK_URL"))
+        );
         let env: HashMap<&str, &str> = [("DRY_RUN", "1")].into();
         assert!(relay_from_env(&env).is_ok());
     }
 
     #[test]
     fn refuses_a_plain_http_webhook() {
-        let env: HashMap<&str, &str> = [("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x")].into();
-        assert_eq!(relay_from_env(&env).err(), Some(ConfigError::InsecureUrl("SLACK_WEBHOOK_URL")));
+        let env: HashMap<&str, &str> =
+            [("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x")].into();
+        assert_eq!(
+            relay_from_env(&env).err(),
+            Some(ConfigError::InsecureUrl("SLACK_WEBHOOK_URL"))
+        );
     }
 }

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
+use flagger_relay_core::alertmanager::{Alert, AlertGroup, AlertStatus};
 use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::{truncate, truncate_escaped};
-use flagger_relay_core::alertmanager::{Alert, AlertGroup, AlertStatus};
 use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
 /// Slack's limits (Block Kit reference): header text 150 characters, section text 3,000,
@@ -48,14 +48,18 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
-    Header { text: Text },
+    Header {
+        text: Text,
+    },
     Section {
         #[serde(skip_serializing_if = "Option::is_none")]
         text: Option<Text>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         fields: Vec<Text>,
     },
-    Context { elements: Vec<Text> },
+    Context {
+        elements: Vec<Text>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,17 +87,32 @@ fn mrkdwn(text: String) -> Text {
     Text::Mrkdwn { text }
 }
 
-pub fn message(event: &CanaryEvent, classification: &Classification, overrides: &Overrides) -> SlackMessage {
-    let title = format!("{}.{}: {}", event.name, event.namespace, classification.headline(event));
+pub fn message(
+    event: &CanaryEvent,
+    classification: &Classification,
+    overrides: &Overrides,
+) -> SlackMessage {
+    let title = format!(
+        "{}.{}: {}",
+        event.name,
+        event.namespace,
+        classification.headline(event)
+    );
     let mut blocks = vec![Block::Header {
         // plain_text is not parsed for mentions or links, so it needs no escaping.
-        text: Text::PlainText { text: truncate(&title, HEADER_LIMIT).into_owned(), emoji: true },
+        text: Text::PlainText {
+            text: truncate(&title, HEADER_LIMIT).into_owned(),
+            emoji: true,
+        },
     }];
     let body = match event.event_message() {
         Some(message) => format!(">{}", escape(message).replace('\n', "\n>")),
         None => "_Webhook notice without an event message (a gating-hook payload)._".to_owned(),
     };
-    blocks.push(Block::Section { text: Some(mrkdwn(truncate_escaped(&body, SECTION_LIMIT).into_owned())), fields: Vec::new() });
+    blocks.push(Block::Section {
+        text: Some(mrkdwn(truncate_escaped(&body, SECTION_LIMIT).into_owned())),
+        fields: Vec::new(),
+    });
     let fields: Vec<Text> = highlights(classification.stage, &classification.details)
         .into_iter()
         .take(FIELDS_LIMIT)
@@ -105,13 +124,18 @@ pub fn message(event: &CanaryEvent, classification: &Classification, overrides: 
     if !fields.is_empty() {
         blocks.push(Block::Section { text: None, fields });
     }
-    blocks.push(Block::Context { elements: context(event, classification) });
+    blocks.push(Block::Context {
+        elements: context(event, classification),
+    });
     SlackMessage {
         text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
-        attachments: vec![Attachment { color: color(classification.severity), blocks }],
+        attachments: vec![Attachment {
+            color: color(classification.severity),
+            blocks,
+        }],
     }
 }
 
@@ -119,7 +143,11 @@ pub fn message(event: &CanaryEvent, classification: &Classification, overrides: 
 /// elements a context block may hold.
 fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
     let mut facts = Vec::with_capacity(5);
-    let phase = if event.phase.as_str().is_empty() { "(none)" } else { event.phase.as_str() };
+    let phase = if event.phase.as_str().is_empty() {
+        "(none)"
+    } else {
+        event.phase.as_str()
+    };
     facts.push(format!("*Phase* {}", escape(phase)));
     facts.push(format!("*Stage* {}", classification.stage.as_str()));
     if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
@@ -128,7 +156,9 @@ fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
     if let Some(checksum) = &event.checksum {
         facts.push(format!("*Revision* `{}`", escape(checksum)));
     }
-    let mut elements = vec![mrkdwn(truncate_escaped(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned())];
+    let mut elements = vec![mrkdwn(
+        truncate_escaped(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned(),
+    )];
     if !event.metadata.user.is_empty() {
         let user = event
             .metadata
@@ -154,12 +184,22 @@ pub fn alerts(
     classification: &Classification,
     overrides: &Overrides,
 ) -> SlackMessage {
-    let title = format!("{}: {}", notification.subject(), notification.headline(classification));
+    let title = format!(
+        "{}: {}",
+        notification.subject(),
+        notification.headline(classification)
+    );
     let mut blocks = vec![Block::Header {
-        text: Text::PlainText { text: truncate(&title, HEADER_LIMIT).into_owned(), emoji: true },
+        text: Text::PlainText {
+            text: truncate(&title, HEADER_LIMIT).into_owned(),
+            emoji: true,
+        },
     }];
     for alert in group.alerts.iter().take(ALERTS_SHOWN) {
-        blocks.push(Block::Section { text: Some(mrkdwn(alert_text(alert))), fields: Vec::new() });
+        blocks.push(Block::Section {
+            text: Some(mrkdwn(alert_text(alert))),
+            fields: Vec::new(),
+        });
     }
     let not_shown = group.alerts.len().saturating_sub(ALERTS_SHOWN) as u64 + group.truncated_alerts;
     let mut context = vec![format!("*Status* {}", group.status.as_str())];
@@ -172,13 +212,20 @@ pub fn alerts(
     if let Some(link) = link(&group.external_url, "Alertmanager") {
         context.push(link);
     }
-    blocks.push(Block::Context { elements: vec![mrkdwn(truncate_escaped(&context.join("  ·  "), CONTEXT_LIMIT).into_owned())] });
+    blocks.push(Block::Context {
+        elements: vec![mrkdwn(
+            truncate_escaped(&context.join("  ·  "), CONTEXT_LIMIT).into_owned(),
+        )],
+    });
     SlackMessage {
         text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
-        attachments: vec![Attachment { color: color(classification.severity), blocks }],
+        attachments: vec![Attachment {
+            color: color(classification.severity),
+            blocks,
+        }],
     }
 }
 
@@ -213,7 +260,8 @@ fn alert_text(alert: &Alert) -> String {
 /// A mrkdwn link, only for http(s) URLs; the URL is escaped so it cannot close the link early.
 fn link(url: &str, label: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    matches!(parsed.scheme(), "http" | "https").then(|| format!("<{}|{label}>", escape(parsed.as_str()).replace('|', "%7C")))
+    matches!(parsed.scheme(), "http" | "https")
+        .then(|| format!("<{}|{label}>", escape(parsed.as_str()).replace('|', "%7C")))
 }
 
 #[cfg(test)]
@@ -253,8 +301,16 @@ mod tests {
         for text in parsed_texts(&rendered) {
             assert!(!text.contains('<'), "a mention or link needs '<': {text}");
         }
-        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!channel&gt;"));
-        assert!(serde_json::to_string(&rendered).unwrap().contains("&lt;!here&gt;"));
+        assert!(
+            serde_json::to_string(&rendered)
+                .unwrap()
+                .contains("&lt;!channel&gt;")
+        );
+        assert!(
+            serde_json::to_string(&rendered)
+                .unwrap()
+                .contains("&lt;!here&gt;")
+        );
     }
 
     #[test]
@@ -273,7 +329,11 @@ mod tests {
             };
             for text in texts {
                 let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = text;
-                assert!(text.chars().count() <= limit, "{} > {limit}", text.chars().count());
+                assert!(
+                    text.chars().count() <= limit,
+                    "{} > {limit}",
+                    text.chars().count()
+                );
             }
         }
         assert!(rendered.text.chars().count() <= TEXT_LIMIT);

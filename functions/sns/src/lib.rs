@@ -110,7 +110,9 @@ impl Destination for SnsTopic {
     fn render(&self, notification: &Notification, classification: &Classification) -> SnsPublish {
         match notification {
             Notification::Canary(event) => render::publish(event, classification, self.is_fifo()),
-            Notification::Alerts(group) => render::publish_alerts(notification, group, classification, self.is_fifo()),
+            Notification::Alerts(group) => {
+                render::publish_alerts(notification, group, classification, self.is_fifo())
+            }
         }
     }
 

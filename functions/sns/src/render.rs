@@ -14,9 +14,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
 use flagger_relay_core::event::{EventType, Phase};
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
 use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity, Stage};
 
 /// Version of the [`EventDocument`] layout. Adding a field keeps it; renaming, removing or
@@ -309,11 +309,21 @@ pub fn publish_alerts(
         .into_iter()
         .filter_map(|(name, value)| {
             let value = attribute_value(value?);
-            (!value.is_empty()).then_some((name, StringAttribute { data_type: "String", value }))
+            (!value.is_empty()).then_some((
+                name,
+                StringAttribute {
+                    data_type: "String",
+                    value,
+                },
+            ))
         })
         .collect();
     let group_id = fifo.then(|| {
-        group_id_of(notification.canary_ref().unwrap_or_else(|| group.group_key.clone()))
+        group_id_of(
+            notification
+                .canary_ref()
+                .unwrap_or_else(|| group.group_key.clone()),
+        )
     });
     let dedup_id = fifo.then(|| sha256_hex(&serde_json::to_vec(group).unwrap_or_default()));
     let build = |group: AlertGroup, truncated: bool| {
@@ -367,7 +377,13 @@ fn alerts_email(summary: &str, group: &AlertGroup) -> String {
     let _ = writeln!(text, "{summary}\n");
     let _ = writeln!(text, "{:<10}{}", "Status", group.status.as_str());
     if let Some((name, namespace)) = group.canary() {
-        let _ = writeln!(text, "{:<10}{}/{}", "Canary", one_line(namespace), one_line(name));
+        let _ = writeln!(
+            text,
+            "{:<10}{}/{}",
+            "Canary",
+            one_line(namespace),
+            one_line(name)
+        );
     }
     if !group.receiver.is_empty() {
         let _ = writeln!(text, "{:<10}{}", "Receiver", one_line(&group.receiver));
@@ -388,7 +404,11 @@ fn alerts_email(summary: &str, group: &AlertGroup) -> String {
         }
     }
     if group.truncated_alerts > 0 {
-        let _ = writeln!(text, "\n{} more alerts were left out by Alertmanager.", group.truncated_alerts);
+        let _ = writeln!(
+            text,
+            "\n{} more alerts were left out by Alertmanager.",
+            group.truncated_alerts
+        );
     }
     text
 }

@@ -5,7 +5,9 @@ mod retry;
 mod webhook;
 
 pub use retry::{RetryPolicy, with_retries};
-pub use webhook::{WebhookResponse, describe_transport_error, http_client, http_reason, post_json, retry_after};
+pub use webhook::{
+    WebhookResponse, describe_transport_error, http_client, http_reason, post_json, retry_after,
+};
 
 use std::time::{Duration, SystemTime};
 
@@ -13,18 +15,26 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptError {
     /// Worth trying again: connection errors, timeouts, 429, 5xx (except 501), throttling.
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// The destination refused the message; sending it again would be refused again.
     Permanent { reason: String },
 }
 
 impl AttemptError {
     pub fn transient(reason: impl Into<String>) -> Self {
-        AttemptError::Transient { reason: reason.into(), retry_after: None }
+        AttemptError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
     }
 
     pub fn permanent(reason: impl Into<String>) -> Self {
-        AttemptError::Permanent { reason: reason.into() }
+        AttemptError::Permanent {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -60,7 +70,13 @@ impl DeliveryFailure {
     /// A notification refused before any delivery attempt (an unusable SNS message).
     pub fn refused(reason: String) -> Self {
         let now = SystemTime::now();
-        DeliveryFailure { class: FailureClass::Permanent, reason, attempts: 0, first_attempt: now, last_attempt: now }
+        DeliveryFailure {
+            class: FailureClass::Permanent,
+            reason,
+            attempts: 0,
+            first_attempt: now,
+            last_attempt: now,
+        }
     }
 }
 

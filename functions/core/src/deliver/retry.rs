@@ -68,7 +68,10 @@ where
             Ok(Err(AttemptError::Permanent { reason })) => {
                 return Err(failure(FailureClass::Permanent, reason));
             }
-            Ok(Err(AttemptError::Transient { reason, retry_after })) => (reason, retry_after),
+            Ok(Err(AttemptError::Transient {
+                reason,
+                retry_after,
+            })) => (reason, retry_after),
             Err(_) => (format!("no answer within {} ms", timeout.as_millis()), None),
         };
         let Some(backoff_delay) = backoff.next() else {
@@ -114,7 +117,13 @@ mod tests {
         let calls = AtomicU32::new(0);
         let result = with_retries(&fast(), far(), |_| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 2 { Err(AttemptError::transient("503")) } else { Ok(()) } }
+            async move {
+                if n < 2 {
+                    Err(AttemptError::transient("503"))
+                } else {
+                    Ok(())
+                }
+            }
         })
         .await;
         assert_eq!(result, Ok(Delivered { attempts: 3 }));
@@ -144,7 +153,10 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 4);
-        assert_eq!((result.class, result.attempts), (FailureClass::Transient, 4));
+        assert_eq!(
+            (result.class, result.attempts),
+            (FailureClass::Transient, 4)
+        );
     }
 
     #[tokio::test]
@@ -163,7 +175,11 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(result.reason.contains("asked to retry after 30 s"), "{}", result.reason);
+        assert!(
+            result.reason.contains("asked to retry after 30 s"),
+            "{}",
+            result.reason
+        );
     }
 
     #[tokio::test]
@@ -175,6 +191,10 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(result.class, FailureClass::Transient);
-        assert!(result.reason.starts_with("no answer within"), "{}", result.reason);
+        assert!(
+            result.reason.starts_with("no answer within"),
+            "{}",
+            result.reason
+        );
     }
 }

@@ -47,8 +47,13 @@ pub async fn post_json(
     let body = response.text().await.map_err(transport_error)?;
     match status {
         200..=299 => Ok(WebhookResponse { status, body }),
-        429 | 500 | 502..=599 => Err(AttemptError::Transient { reason: http_reason(status, &body), retry_after }),
-        _ => Err(AttemptError::Permanent { reason: http_reason(status, &body) }),
+        429 | 500 | 502..=599 => Err(AttemptError::Transient {
+            reason: http_reason(status, &body),
+            retry_after,
+        }),
+        _ => Err(AttemptError::Permanent {
+            reason: http_reason(status, &body),
+        }),
     }
 }
 
@@ -112,7 +117,10 @@ mod tests {
 
     #[test]
     fn reads_retry_after_in_seconds() {
-        assert_eq!(retry_after(&headers("7"), SystemTime::now()), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&headers("7"), SystemTime::now()),
+            Some(Duration::from_secs(7))
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use flagger_relay_core::config::ConfigError;
-use flagger_relay_core::deliver::{AttemptError, describe_transport_error, http_reason, retry_after};
+use flagger_relay_core::deliver::{
+    AttemptError, describe_transport_error, http_reason, retry_after,
+};
 
 /// The Web API method, as Slack names it in its URL and its errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +210,11 @@ impl WebApi {
 /// Why a call did not get an answer. The token travels in a header, never in the URL, so
 /// reqwest's errors cannot quote it; the URL is stripped all the same.
 fn transport_error(method: Method, err: reqwest::Error) -> AttemptError {
-    AttemptError::transient(format!("{} failed: {}", method.as_str(), describe_transport_error(err)))
+    AttemptError::transient(format!(
+        "{} failed: {}",
+        method.as_str(),
+        describe_transport_error(err)
+    ))
 }
 
 #[cfg(test)]

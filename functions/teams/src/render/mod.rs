@@ -14,9 +14,9 @@ use std::io;
 
 use serde::Serialize;
 
+use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
 use flagger_relay_core::facts::highlights;
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
 use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
 pub use adaptive::{
@@ -119,7 +119,10 @@ pub fn alerts(
     classification: &Classification,
     format: CardFormat,
 ) -> TeamsMessage {
-    render(&Content::alerts(notification, group, classification), format)
+    render(
+        &Content::alerts(notification, group, classification),
+        format,
+    )
 }
 
 fn render(content: &Content<'_>, format: CardFormat) -> TeamsMessage {
@@ -210,7 +213,10 @@ impl<'e> Content<'e> {
             .collect();
         let mut facts = Vec::new();
         let mut fact = |name: &str, value: &str| {
-            facts.push((name.to_owned(), truncate(value, HIGHLIGHT_LIMIT).into_owned()))
+            facts.push((
+                name.to_owned(),
+                truncate(value, HIGHLIGHT_LIMIT).into_owned(),
+            ))
         };
         fact("Status", group.status.as_str());
         if let Some((name, namespace)) = group.canary() {
@@ -228,13 +234,21 @@ impl<'e> Content<'e> {
         if group.truncated_alerts > 0 {
             fact(
                 "Not shown",
-                &format!("{} alerts (truncated by Alertmanager)", group.truncated_alerts),
+                &format!(
+                    "{} alerts (truncated by Alertmanager)",
+                    group.truncated_alerts
+                ),
             );
         }
         if !group.receiver.is_empty() {
             fact("Receiver", &group.receiver);
         }
-        if let Some(source) = group.alerts.iter().map(|a| a.generator_url.as_str()).find(|u| !u.is_empty()) {
+        if let Some(source) = group
+            .alerts
+            .iter()
+            .map(|a| a.generator_url.as_str())
+            .find(|u| !u.is_empty())
+        {
             fact("Source", source);
         }
         if !group.external_url.is_empty() {
