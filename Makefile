@@ -12,13 +12,14 @@ VALIDATE := $(SHARED)/validators/validate
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive fuzz
+.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive fuzz bench
 
 help:
 	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
 	@echo "make test   fmt, clippy, all tests, payload validators, template checks"
 	@echo "make events regenerate events/ (LIFECYCLES=dir of recorded *.jsonl)"
 	@echo "make build  release build of every function for Lambda (arm64)"
+	@echo "make bench  cold start, latency, memory, size and render cost of every function (BENCHMARKS.md)"
 	@echo "make fuzz   fuzz the parser and renderers (FUZZ_SECONDS each, default 60)"
 	@echo "make redrive  re-deliver the dead-letter queue (DEAD_LETTER_QUEUE_URL=…; DRY_RUN=1 lists only)"
 
@@ -86,3 +87,14 @@ fuzz:
 	cd fuzz && for target in parse render secret_reference; do \
 	  cargo fuzz run -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 	done
+
+# Cold start, warm latency, memory and binary size of every function, and parse + classify +
+# render per event (BENCHMARKS.md). The harness runs host (x86_64) release builds; the arm64
+# builds give the sizes Lambda deploys. Budget misses are printed, not fatal: speed is measured
+# here, never asserted in tests.
+bench: tools
+	cargo build --release --bin flagger-relay-slack --bin flagger-relay-teams --bin flagger-relay-sns \
+	  --bin coldstart-hello --bin flagger-relay-coldstart
+	cargo lambda build --release --arm64 --bin flagger-relay-slack --bin flagger-relay-teams --bin flagger-relay-sns
+	cargo bench -p flagger-relay-tests --bench pipeline
+	target/release/flagger-relay-coldstart hello slack teams sns
