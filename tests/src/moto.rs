@@ -191,3 +191,87 @@ pub fn unique(prefix: &str) -> String {
 pub fn arn(service: &str, name: &str) -> String {
     format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{name}")
 }
+
+/// A new SQS queue subscribed to `topic_arn` (FIFO when the topic is), optionally with a filter
+/// policy and raw delivery; returns the queue URL. Reading the queue back is how a test sees
+/// what SNS delivered.
+pub async fn subscribed_queue(
+    config: &SdkConfig,
+    topic_arn: &str,
+    prefix: &str,
+    filter_policy: Option<&str>,
+    raw: bool,
+) -> String {
+    let fifo = topic_arn.ends_with(".fifo");
+    let name = if fifo {
+        format!("{}.fifo", unique(prefix))
+    } else {
+        unique(prefix)
+    };
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut create = sqs.create_queue().queue_name(&name);
+    if fifo {
+        create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    let queue_url = create
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url
+        .expect("a queue URL");
+    let sns = aws_sdk_sns::Client::new(config);
+    let mut subscribe = sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn("sqs", &name));
+    if let Some(policy) = filter_policy {
+        subscribe = subscribe.attributes("FilterPolicy", policy);
+    }
+    if raw {
+        subscribe = subscribe.attributes("RawMessageDelivery", "true");
+    }
+    subscribe.send().await.expect("moto subscribes the queue");
+    queue_url
+}
+
+/// Reads and deletes messages until at least `expected` arrived and the queue is empty (or 20 s
+/// passed), with every message and system attribute.
+pub async fn drain(
+    config: &SdkConfig,
+    queue_url: &str,
+    expected: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut received = Vec::new();
+    let started = Instant::now();
+    loop {
+        let wait = if received.len() >= expected { 0 } else { 1 };
+        let batch = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("moto answers ReceiveMessage");
+        let messages = batch.messages.unwrap_or_default();
+        if messages.is_empty()
+            && (received.len() >= expected || started.elapsed() > Duration::from_secs(20))
+        {
+            return received;
+        }
+        for message in messages {
+            let handle = message.receipt_handle.clone().expect("a receipt handle");
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .expect("deleted");
+            received.push(message);
+        }
+    }
+}

@@ -119,7 +119,6 @@ async fn sns_carries_the_alert_group_unchanged_with_filterable_attributes() {
 async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
     let config = Moto::shared().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let topic = sns
         .create_topic()
         .name(moto::unique("alerts"))
@@ -128,27 +127,8 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
         .unwrap()
         .topic_arn
         .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(moto::unique("alerts"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = moto::arn("sqs", queue.rsplit('/').next().unwrap());
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes(
-            "FilterPolicy",
-            r#"{"source":["alertmanager"],"eventType":["Warning"]}"#,
-        )
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let policy = r#"{"source":["alertmanager"],"eventType":["Warning"]}"#;
+    let queue = moto::subscribed_queue(&config, &topic, "alerts", Some(policy), true).await;
     let relay =
         flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config)
             .unwrap();
@@ -160,35 +140,17 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
     let (status, _) = read(relay.handle(Call::post(flagger).request()).await);
     assert_eq!(status, 200);
 
-    let mut received = Vec::new();
-    loop {
-        let batch = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = batch.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for message in messages {
+    let mut received: Vec<String> = moto::drain(&config, &queue, 4)
+        .await
+        .iter()
+        .map(|message| {
             let document: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            received.push(
-                document["alertmanager"]["status"]
-                    .as_str()
-                    .unwrap_or("not alertmanager")
-                    .to_owned(),
-            );
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+            document["alertmanager"]["status"]
+                .as_str()
+                .unwrap_or("not alertmanager")
+                .to_owned()
+        })
+        .collect();
     received.sort();
     // Four firing groups pass; the resolved one and the Flagger event do not.
     assert_eq!(received, ["firing", "firing", "firing", "firing"]);

@@ -115,7 +115,6 @@ async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
 async fn through_the_topic(bodies: &[Vec<u8>]) -> (String, Vec<String>) {
     let config = Moto::shared().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let topic = sns
         .create_topic()
         .name(moto::unique("fanout"))
@@ -124,22 +123,7 @@ async fn through_the_topic(bodies: &[Vec<u8>]) -> (String, Vec<String>) {
         .unwrap()
         .topic_arn
         .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(moto::unique("fanout"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = moto::arn("sqs", queue.rsplit('/').next().unwrap());
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let queue = moto::subscribed_queue(&config, &topic, "fanout", None, false).await;
     let relay =
         flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config)
             .unwrap();
@@ -147,25 +131,17 @@ async fn through_the_topic(bodies: &[Vec<u8>]) -> (String, Vec<String>) {
         let (status, answer) = read(relay.handle(Call::post(body).request()).await);
         assert_eq!(status, 200, "{answer}");
     }
-    let mut messages = Vec::new();
-    while messages.len() < bodies.len() {
-        let batch = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        for message in batch.messages.unwrap_or_default() {
+    let messages = moto::drain(&config, &queue, bodies.len())
+        .await
+        .iter()
+        .map(|message| {
             let envelope: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            messages.push(
-                envelope["Message"]
-                    .as_str()
-                    .expect("an SNS envelope")
-                    .to_owned(),
-            );
-        }
-    }
+            envelope["Message"]
+                .as_str()
+                .expect("an SNS envelope")
+                .to_owned()
+        })
+        .collect();
     (topic, messages)
 }
 

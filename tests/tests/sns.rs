@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use flagger_relay_core::{Destination, Notification, Relay};
 use flagger_relay_sns::{SnsPublish, SnsTopic, relay_from_env, relay_with_sdk_config};
 use flagger_relay_tests::moto::{self, Moto};
@@ -21,8 +21,6 @@ const ADVANCE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progres
 /// A topic with one SQS subscriber, on moto.
 struct Fanout {
     sdk: SdkConfig,
-    sns: aws_sdk_sns::Client,
-    sqs: aws_sdk_sqs::Client,
     topic_arn: String,
 }
 
@@ -41,7 +39,6 @@ impl Fanout {
     async fn new(moto: &Moto, prefix: &str, fifo: bool) -> Fanout {
         let sdk = moto.sdk_config().await;
         let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
         let name = topic_name(prefix, fifo);
         let mut create = sns.create_topic().name(&name);
         if fifo {
@@ -53,42 +50,13 @@ impl Fanout {
             .expect("moto creates the topic")
             .topic_arn
             .expect("a topic ARN");
-        Fanout {
-            sdk,
-            sns,
-            sqs,
-            topic_arn,
-        }
+        Fanout { sdk, topic_arn }
     }
 
     /// A new queue subscribed to the topic, optionally with a filter policy and raw delivery.
     async fn subscriber(&self, prefix: &str, filter_policy: Option<Value>, raw: bool) -> String {
-        let fifo = self.topic_arn.ends_with(".fifo");
-        let name = topic_name(prefix, fifo);
-        let mut create = self.sqs.create_queue().queue_name(&name);
-        if fifo {
-            create = create.attributes(QueueAttributeName::FifoQueue, "true");
-        }
-        let queue_url = create
-            .send()
-            .await
-            .expect("moto creates the queue")
-            .queue_url
-            .expect("a queue URL");
-        let mut subscribe = self
-            .sns
-            .subscribe()
-            .topic_arn(&self.topic_arn)
-            .protocol("sqs")
-            .endpoint(moto::arn("sqs", &name));
-        if let Some(policy) = filter_policy {
-            subscribe = subscribe.attributes("FilterPolicy", policy.to_string());
-        }
-        if raw {
-            subscribe = subscribe.attributes("RawMessageDelivery", "true");
-        }
-        subscribe.send().await.expect("moto subscribes the queue");
-        queue_url
+        let policy = filter_policy.map(|policy| policy.to_string());
+        moto::subscribed_queue(&self.sdk, &self.topic_arn, prefix, policy.as_deref(), raw).await
     }
 
     fn relay(&self, extra: &[(&str, &str)]) -> Relay<SnsTopic> {
@@ -102,43 +70,9 @@ impl Fanout {
 
     /// Reads (and deletes) messages until `expected` arrived, then checks for strays.
     async fn drain(&self, queue_url: &str, expected: usize, raw: bool) -> Vec<Received> {
-        let mut received = Vec::new();
-        let started = Instant::now();
-        loop {
-            let wait = if received.len() >= expected { 0 } else { 1 };
-            let batch = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(wait)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("moto answers ReceiveMessage");
-            let messages = batch.messages.unwrap_or_default();
-            if messages.is_empty()
-                && (received.len() >= expected || started.elapsed() > Duration::from_secs(20))
-            {
-                return received;
-            }
-            for message in messages {
-                received.push(if raw {
-                    raw_notification(&message)
-                } else {
-                    notification(&message)
-                });
-                let handle = message.receipt_handle.expect("a receipt handle");
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("deleted");
-            }
-        }
+        let messages = moto::drain(&self.sdk, queue_url, expected).await;
+        let read = if raw { raw_notification } else { notification };
+        messages.iter().map(read).collect()
     }
 }
 
