@@ -118,18 +118,7 @@ impl ThreadStore {
 
     /// The rollout `key`, read consistently: a parent posted a moment ago must be seen.
     pub async fn get(&self, key: &str, until: Instant) -> Result<Option<Entry>, TableError> {
-        let call = self
-            .client()
-            .await
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, s(key))
-            .consistent_read(true)
-            .send();
-        let output = bounded("GetItem", until, call)
-            .await?
-            .map_err(|err| failed("GetItem", &err))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.read(key, until).await? else {
             return Ok(None);
         };
         entry(&item).map(Some).ok_or_else(|| TableError {
@@ -288,20 +277,28 @@ impl ThreadStore {
         canary: &str,
         until: Instant,
     ) -> Result<Option<String>, TableError> {
+        let item = self.read(canary, until).await?;
+        Ok(item.and_then(|item| item.get("current").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    /// One item, read consistently: a write a moment ago by another invocation must be seen.
+    async fn read(
+        &self,
+        key: &str,
+        until: Instant,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, TableError> {
         let call = self
             .client()
             .await
             .get_item()
             .table_name(&self.table)
-            .key(KEY, s(canary))
+            .key(KEY, s(key))
             .consistent_read(true)
             .send();
         let output = bounded("GetItem", until, call)
             .await?
             .map_err(|err| failed("GetItem", &err))?;
-        Ok(output
-            .item
-            .and_then(|item| item.get("current").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(output.item)
     }
 
     /// Points a checksum-less canary at the rollout `rollout` opened at `opened_at`. With
