@@ -275,3 +275,38 @@ pub async fn drain(
         }
     }
 }
+
+/// Stores `value` in a Secrets Manager secret named `prefix` plus a run-unique suffix (a shared
+/// moto, `MOTO_ENDPOINT`, outlives one run); answers its ARN.
+pub async fn put_secret(config: &SdkConfig, prefix: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let created = client
+        .create_secret()
+        .name(unique(prefix))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn.expect("CreateSecret answers with the ARN")
+}
+
+/// Stores `value` in an SSM parameter of the given type, named like [`put_secret`]'s; answers
+/// its ARN (in moto's region and account).
+pub async fn put_parameter(
+    config: &SdkConfig,
+    prefix: &str,
+    value: &str,
+    kind: aws_sdk_ssm::types::ParameterType,
+) -> String {
+    let name = unique(prefix);
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(&name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("moto stores the parameter");
+    format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}")
+}

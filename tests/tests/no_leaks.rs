@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
 use flagger_relay_core::secrets::resolve_with;
-use flagger_relay_tests::moto::{ACCOUNT, Moto, unique};
+use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
 use flagger_relay_tests::{Call, fixtures, read};
 use lambda_http::{Body, Response};
 use serde_json::Value;
@@ -127,29 +127,11 @@ fn store() -> SdkConfig {
 }
 
 async fn put_secret(name: &str, value: &str) -> String {
-    let client = aws_sdk_secretsmanager::Client::new(&store());
-    let created = client
-        .create_secret()
-        .name(unique(name))
-        .secret_string(value)
-        .send()
-        .await
-        .expect("moto stores it");
-    created.arn.expect("an ARN")
+    moto::put_secret(&store(), name, value).await
 }
 
 async fn put_parameter(name: &str, value: &str, kind: ParameterType) -> String {
-    let name = unique(name);
-    let client = aws_sdk_ssm::Client::new(&store());
-    client
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(kind)
-        .send()
-        .await
-        .expect("moto stores it");
-    format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter{name}")
+    moto::put_parameter(&store(), name, value, kind).await
 }
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {

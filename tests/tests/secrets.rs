@@ -6,7 +6,7 @@ use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
 use flagger_relay_core::secrets::{ResolvedEnv, SecretError, resolve_with};
-use flagger_relay_tests::moto::{ACCOUNT, Moto, unique};
+use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
 use flagger_relay_tests::{Call, read};
 use std::collections::HashMap;
 use wiremock::matchers::{method, path};
@@ -33,35 +33,15 @@ fn function_sdk() -> SdkConfig {
     sdk_config(Moto::shared().endpoint(), "us-east-1", dummy_credentials())
 }
 
-/// Stores `value` in a secret whose name starts with `name` and is unique to this run (a
-/// shared moto, `MOTO_ENDPOINT`, outlives it); answers its ARN.
+/// Stores `value` in a secret, through a moto at `endpoint` in `region`; answers its ARN.
 async fn put_secret(endpoint: &str, region: &str, name: &str, value: &str) -> String {
-    let client =
-        aws_sdk_secretsmanager::Client::new(&sdk_config(endpoint, region, dummy_credentials()));
-    let created = client
-        .create_secret()
-        .name(unique(name))
-        .secret_string(value)
-        .send()
-        .await
-        .expect("moto creates the secret");
-    created.arn.expect("CreateSecret answers with the ARN")
+    let config = sdk_config(endpoint, region, dummy_credentials());
+    moto::put_secret(&config, name, value).await
 }
 
-/// The same for a parameter; answers its ARN.
+/// The same for a parameter in the shared moto; answers its ARN.
 async fn put_parameter(name: &str, value: &str, kind: ParameterType) -> String {
-    let name = unique(name);
-    let client = aws_sdk_ssm::Client::new(&function_sdk());
-    client
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(kind)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("moto stores the parameter");
-    format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter{name}")
+    moto::put_parameter(&function_sdk(), name, value, kind).await
 }
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
