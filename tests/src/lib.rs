@@ -8,6 +8,7 @@ use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 pub mod moto;
+pub mod template;
 pub mod watch;
 
 /// The repository root.
@@ -247,6 +248,29 @@ pub fn write_payloads(file: &str, payloads: &[Value]) {
     std::fs::create_dir_all(&dir).expect("target/payloads is writable");
     let lines: String = payloads.iter().map(|p| format!("{p}\n")).collect();
     std::fs::write(dir.join(file), lines).expect("payload file is writable");
+}
+
+/// A function binary as `cargo lambda watch` builds it (dev profile), built once per test
+/// process.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target: PathBuf =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), Into::into);
+    let path = target.join("debug").join(name);
+    if !built.iter().any(|done| done == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(root())
+            .args(["build", "--quiet", "--bin", name])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_owned());
+    }
+    path
 }
 
 /// Environment for building a function's configuration in a test.
