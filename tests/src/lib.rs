@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
+pub mod faults;
 pub mod moto;
 pub mod template;
 pub mod watch;

@@ -120,7 +120,7 @@ fn assert_dead_lettered_once(ending: &Ending, destination: &str, class: &str, st
     assert_eq!(record.destination, destination);
     assert_eq!(record.failure_class, class);
     assert_eq!(
-        record.payload.as_bytes(),
+        record.payload_bytes().unwrap(),
         EVENT,
         "the payload is kept byte for byte"
     );
@@ -565,4 +565,277 @@ fn relay_settings_fast<D: Destination>(
     settings.retry.max_delay = Duration::from_millis(2);
     settings.retry.max_attempts = 2;
     settings
+}
+
+/// The largest bodies the functions accept, made of what escaping makes longer (quotes,
+/// backslashes, control characters, newlines) and of characters SQS refuses in a message
+/// (U+FFFE, U+FFFF), park byte for byte in a queue created as the template creates it.
+mod worst_case {
+    use super::*;
+    use flagger_relay_core::contract::MAX_BODY_BYTES;
+    use flagger_relay_tests::template::dead_letter_queue_attributes;
+    use serde_json::json;
+
+    /// SNS's limit on a message, which is what a fan-out record carries.
+    const SNS_MESSAGE_LIMIT: usize = 262_144;
+
+    /// What JSON escaping makes longer: quotes, backslashes, control characters, newlines.
+    const ESCAPED: [&str; 4] = ["\\\"", "\\\\", "\\u0001", "\\n"];
+    /// What SQS (and SNS) refuse in a message, valid in JSON text.
+    const REFUSED: [&str; 2] = ["\u{FFFF}", "\u{FFFE}"];
+
+    /// `prefix`, then `units` over and over, then `suffix`: `total` bytes of valid JSON.
+    fn worst_body(prefix: &str, units: &[&str], suffix: &str, total: usize) -> Vec<u8> {
+        let mut body = prefix.to_owned();
+        let end = total - suffix.len();
+        for unit in units.iter().cycle() {
+            if body.len() + unit.len() > end {
+                break;
+            }
+            body.push_str(unit);
+        }
+        while body.len() + 2 <= end {
+            body.push_str("\\\\");
+        }
+        while body.len() < end {
+            body.push('x');
+        }
+        body.push_str(suffix);
+        assert_eq!(body.len(), total);
+        serde_json::from_str::<Value>(&body).expect("valid JSON");
+        body.into_bytes()
+    }
+
+    fn worst_event() -> Vec<u8> {
+        worst_body(
+            r#"{"name":"podinfo","namespace":"test","phase":"Failed","metadata":{"eventType":"Warning","timestamp":"1764000300959","eventMessage":""#,
+            &[ESCAPED.as_slice(), REFUSED.as_slice()].concat(),
+            r#""}}"#,
+            MAX_BODY_BYTES,
+        )
+    }
+
+    /// What the SNS function publishes for such an event, at SNS's limit. SNS refuses the
+    /// characters SQS refuses, so a fan-out message never carries them.
+    fn worst_document() -> String {
+        let body = worst_body(
+            r#"{"schema":1,"name":"podinfo","namespace":"test","phase":"Failed","summary":"canary failed","stage":"failed","severity":"error","truncated":false,"metadata":{"eventType":"Warning","timestamp":"1764000300959","eventMessage":""#,
+            &ESCAPED,
+            r#""}}"#,
+            SNS_MESSAGE_LIMIT,
+        );
+        String::from_utf8(body).expect("UTF-8")
+    }
+
+    /// A queue with the template's attributes, and its size limit in bytes.
+    async fn template_queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String, usize) {
+        let config = Moto::shared().sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let mut create = sqs.create_queue().queue_name(moto::unique("dlq-template"));
+        let mut limit = 0;
+        for (name, value) in dead_letter_queue_attributes() {
+            if name == aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize {
+                limit = value.parse().expect("a number");
+            }
+            create = create.attributes(name, value);
+        }
+        let url = create
+            .send()
+            .await
+            .expect("moto creates the queue with the template's attributes")
+            .queue_url
+            .expect("a queue url");
+        (
+            DeadLetterQueue::with_config(url.clone(), config),
+            sqs,
+            url,
+            limit,
+        )
+    }
+
+    /// Every message body in the queue, as SQS holds it, removed as read.
+    async fn raw_parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let batch = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = batch.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(message.body().unwrap().to_owned());
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// What SQS itself checks and moto does not: the size in bytes, and the characters a
+    /// message may contain (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 up).
+    fn assert_sqs_takes(body: &str, limit: usize) {
+        assert!(
+            body.len() <= limit,
+            "{} bytes do not fit a queue of {limit}",
+            body.len()
+        );
+        let refused = body.chars().find(|c| {
+            !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        });
+        assert_eq!(refused, None, "SQS refuses this character in a message");
+    }
+
+    /// The payload of a record as an operator (or redrive) reads it: base64 when the record
+    /// says so.
+    fn payload_of(record: &str) -> Vec<u8> {
+        let record: Value = serde_json::from_str(record).expect("a JSON record");
+        let payload = record["payload"].as_str().expect("a payload");
+        match record["payload_encoding"].as_str() {
+            Some("base64") => aws_smithy_types::base64::decode(payload).expect("base64"),
+            _ => payload.as_bytes().to_vec(),
+        }
+    }
+
+    fn sns_invocation(message: &str) -> lambda_http::Request {
+        use lambda_http::RequestExt;
+        let event = json!({"Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:flagger-events:0b8ea2d6",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                "TopicArn": "arn:aws:sns:us-east-1:123456789012:flagger-events",
+                "Message": message,
+                "Timestamp": "2025-11-24T16:05:01.002Z",
+                "MessageAttributes": {}
+            }
+        }]});
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("an SNS event is a pass-through request");
+        let mut context = lambda_http::Context::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        context.deadline = (now + Duration::from_secs(10)).as_millis() as u64;
+        request.with_lambda_context(context)
+    }
+
+    async fn refusing() -> MockServer {
+        answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_largest_body_of_escaped_characters_parks_byte_for_byte() {
+        let body = worst_event();
+        let (dlq, sqs, url, limit) = template_queue().await;
+        let server = refusing().await;
+        let relay = slack(server.uri(), dlq);
+        let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
+        assert_eq!(
+            (status, answer["dead_lettered"].as_bool()),
+            (502, Some(true)),
+            "{answer}"
+        );
+        let parked = raw_parked(&sqs, &url).await;
+        assert_eq!(parked.len(), 1);
+        assert_sqs_takes(&parked[0], limit);
+        assert!(
+            payload_of(&parked[0]) == body,
+            "the body is kept byte for byte"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_sns_message_at_snss_limit_parks_byte_for_byte() {
+        let message = worst_document();
+        let (dlq, sqs, url, limit) = template_queue().await;
+        let server = refusing().await;
+        let relay = slack(server.uri(), dlq);
+        let response = relay
+            .invoke(sns_invocation(&message))
+            .await
+            .expect("a refusal is parked, not retried");
+        assert_eq!(response.status(), 502);
+        let parked = raw_parked(&sqs, &url).await;
+        assert_eq!(parked.len(), 1);
+        assert_sqs_takes(&parked[0], limit);
+        assert!(payload_of(&parked[0]) == message.as_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn what_lambdas_on_failure_writes_for_the_largest_message_is_kept_and_redriven() {
+        let message = worst_document();
+        let (dlq, sqs, url, limit) = template_queue().await;
+        // Lambda's record embeds the whole SNS event, the message escaped once more.
+        let lambda_record = json!({
+            "version": "1.0",
+            "timestamp": "2025-11-24T16:07:01.002Z",
+            "requestContext": {
+                "requestId": "e4b46cbf-b738-4c5b-a0b0-7b0c1e1d2a3f",
+                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:flagger-relay-slack:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3
+            },
+            "requestPayload": {"Records": [{
+                "EventSource": "aws:sns",
+                "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:flagger-events:0b8ea2d6",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                    "TopicArn": "arn:aws:sns:us-east-1:123456789012:flagger-events",
+                    "Message": message,
+                    "Timestamp": "2025-11-24T16:05:01.002Z",
+                    "MessageAttributes": {}
+                }
+            }]},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": "slack delivery failed; left to Lambda to retry: HTTP 503"}
+        })
+        .to_string();
+        assert_sqs_takes(&lambda_record, limit);
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(&lambda_record)
+            .send()
+            .await
+            .expect("the queue takes what Lambda writes");
+
+        // Refused again: written back in the relay's own shape, the message byte for byte.
+        let server = refusing().await;
+        let report = redrive(&slack(server.uri(), dlq), &queue_of(&url).await, false)
+            .await
+            .unwrap();
+        assert_eq!((report.delivered, report.failed), (0, 1));
+        let parked = raw_parked(&sqs, &url).await;
+        assert_eq!(parked.len(), 1);
+        assert_sqs_takes(&parked[0], limit);
+        assert!(payload_of(&parked[0]) == message.as_bytes());
+
+        // Back in the queue and the destination healthy: delivered, the queue empty.
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(&parked[0])
+            .send()
+            .await
+            .unwrap();
+        let healthy = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
+        let relay = slack(healthy.uri(), queue_of(&url).await);
+        let report = redrive(&relay, &queue_of(&url).await, false).await.unwrap();
+        assert_eq!((report.delivered, report.failed), (1, 0));
+        assert!(raw_parked(&sqs, &url).await.is_empty());
+    }
+
+    async fn queue_of(url: &str) -> DeadLetterQueue {
+        DeadLetterQueue::with_config(url.to_owned(), Moto::shared().sdk_config().await)
+    }
 }

@@ -323,7 +323,10 @@ async fn a_message_that_is_not_a_flagger_relay_document_is_parked_never_retried(
         "{}",
         records[0].reason
     );
-    assert_eq!(records[0].payload, "deploy finished, have a nice day");
+    assert_eq!(
+        records[0].payload_bytes().unwrap(),
+        b"deploy finished, have a nice day"
+    );
     assert!(bodies(&server).await.is_empty(), "nothing forwarded");
 }
 
