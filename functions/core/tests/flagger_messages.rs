@@ -14,15 +14,13 @@
 //! against its format, and travels as Flagger sends it: Go's JSON with `<`, `>` and `&`
 //! escaped as `\u003c`, `\u003e`, `\u0026`.
 
+use flagger_relay_core::classify::HEADLINE_MAX;
 use flagger_relay_core::{CanaryEvent, Severity, Stage, classify};
 
 /// `eventType` of `recordEventInfof`.
 const N: &str = "Normal";
 /// `eventType` of `recordEventWarningf` and `recordEventErrorf`.
 const W: &str = "Warning";
-
-/// Headlines never exceed this many characters, whatever the message.
-const HEADLINE_MAX: usize = 120;
 
 struct Row {
     /// The Flagger file that prints the format (for an error inside a sentence: the error's).
@@ -142,7 +140,7 @@ fn every_example_arrives_intact_with_a_headline_of_bounded_length() {
     for row in all_rows() {
         let (event, classification) = classify_row(&row);
         assert_eq!(event.event_message(), Some(row.example));
-        let headline = classification.headline(&event);
+        let headline = &classification.headline;
         assert!(!headline.is_empty(), "{}", row.example);
         assert!(
             headline.chars().count() <= HEADLINE_MAX,
