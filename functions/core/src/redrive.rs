@@ -18,8 +18,9 @@ use aws_sdk_sqs::types::Message;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::aws::sdk_reason;
 use crate::config::{ConfigError, Env};
-use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
+use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord};
 use crate::deliver::{DeliveryFailure, FailureClass};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
@@ -254,7 +255,7 @@ impl Run<'_> {
                 record.last_attempt,
                 record.attempts,
                 record.redrives,
-                notification.headline(&classification)
+                classification.headline
             );
             self.hold(message);
             return if given_up {
