@@ -10,10 +10,18 @@ use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
+use flagger_relay_core::secrets::SecretSetting;
 use flagger_relay_core::{Destination, Presentation, Relay};
 use tokio::time::Instant;
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
+
+/// The Teams function's credential, which may come from a secret store instead
+/// (`TEAMS_WEBHOOK_URL_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[SecretSetting {
+    name: "TEAMS_WEBHOOK_URL",
+    reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+}];
 
 /// Delivers to a Teams webhook (`TEAMS_WEBHOOK_URL`).
 pub struct TeamsWebhook {
