@@ -72,10 +72,12 @@ build: tools
 # here (Slack webhook or bot, Teams, SNS; plain or *_SECRET_ARN settings) redrives its own, and
 # the records of one not configured stay parked. A record is deleted only once delivered;
 # REDRIVE_MAX_ATTEMPTS (default 5) failed redrives give it up. DRY_RUN=1 lists what would be sent.
+# Redrive serves no URL, so it needs no relay token (ALLOW_UNAUTHENTICATED).
 redrive:
 	@test -n "$${DEAD_LETTER_QUEUE_URL:-}" || { echo "set DEAD_LETTER_QUEUE_URL (the stack output DeadLetterQueueUrl)" >&2; exit 2; }
 	@cargo build --quiet --bins
 	@bin="$${CARGO_TARGET_DIR:-target}/debug"; failed=0; \
+	export ALLOW_UNAUTHENTICATED=true; \
 	for spec in "slack SLACK_WEBHOOK_URL SLACK_BOT_TOKEN" "teams TEAMS_WEBHOOK_URL" "sns SNS_TOPIC_ARN"; do \
 	  set -- $$spec; fn=$$1; shift; configured=""; \
 	  for var in "$$@"; do \

@@ -274,6 +274,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A function serving without a relay token, on purpose: what the tests that are not about
+/// authentication run with. A function given neither this nor a token does not start.
+pub const OPEN: (&str, &str) = ("ALLOW_UNAUTHENTICATED", "true");
+
 /// Environment for building a function's configuration in a test.
 pub fn env<'a>(pairs: &[(&'a str, &'a str)]) -> std::collections::HashMap<&'a str, &'a str> {
     pairs.iter().copied().collect()

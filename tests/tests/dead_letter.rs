@@ -12,7 +12,7 @@ use flagger_relay_core::{Destination, Relay};
 use flagger_relay_slack::Slack;
 use flagger_relay_teams::TeamsWebhook;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, read};
+use flagger_relay_tests::{Call, OPEN, env, read};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -64,7 +64,7 @@ async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetterRecord> {
 
 fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<Slack> {
     let url = format!("{}/services/T0/B0/dlqtest0123456789", server_uri.as_ref());
-    flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)]))
+    flagger_relay_slack::relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)]))
         .unwrap()
         .with_dead_letter_queue(queue)
 }
@@ -72,6 +72,7 @@ fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<Slack> {
 fn teams(server_uri: impl AsRef<str>, queue: DeadLetterQueue, format: &str) -> Relay<TeamsWebhook> {
     let url = format!("{}/workflows/dlqtest0123456789/invoke", server_uri.as_ref());
     flagger_relay_teams::relay_from_env(&env(&[
+        OPEN,
         ("TEAMS_WEBHOOK_URL", &url),
         ("TEAMS_CARD_FORMAT", format),
     ]))

@@ -18,7 +18,7 @@ use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
 use flagger_relay_core::secrets::{SecretSetting, resolve_with};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, fixtures, read};
+use flagger_relay_tests::{Call, OPEN, fixtures, read};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -320,15 +320,15 @@ async fn echoing_destinations_leak_nothing(destination: &str, path: &str) {
                 .time_left(Duration::from_secs(2));
             let (status, body) = match destination {
                 "slack" => {
-                    let relay = flagger_relay_slack::relay_from_env(&HashMap::from([(
-                        "SLACK_WEBHOOK_URL",
-                        url.as_str(),
-                    )]))
+                    let relay = flagger_relay_slack::relay_from_env(&HashMap::from([
+                        OPEN,
+                        ("SLACK_WEBHOOK_URL", url.as_str()),
+                    ]))
                     .expect("valid configuration");
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
                 _ => {
-                    let env = HashMap::from([("TEAMS_WEBHOOK_URL", url.as_str())]);
+                    let env = HashMap::from([OPEN, ("TEAMS_WEBHOOK_URL", url.as_str())]);
                     let relay =
                         flagger_relay_teams::relay_from_env(&env).expect("valid configuration");
                     answer_clean(&what, |request| relay.handle(request), call).await
@@ -367,6 +367,7 @@ async fn a_teams_connector_quoting_the_webhook_in_a_200_leaks_nothing() {
         .mount(&server)
         .await;
     let env = HashMap::from([
+        OPEN,
         ("TEAMS_WEBHOOK_URL", url.as_str()),
         ("TEAMS_CARD_FORMAT", "messagecard"),
     ]);
@@ -422,10 +423,10 @@ async fn broken_connections_leak_nothing() {
         ("silent", &silent_url),
         ("TLS to plain HTTP", &tls_to_plain),
     ] {
-        let relay = flagger_relay_slack::relay_from_env(&HashMap::from([(
-            "SLACK_WEBHOOK_URL",
-            url.as_str(),
-        )]))
+        let relay = flagger_relay_slack::relay_from_env(&HashMap::from([
+            OPEN,
+            ("SLACK_WEBHOOK_URL", url.as_str()),
+        ]))
         .expect("valid");
         let call = Call::post(ADVANCE).time_left(Duration::from_secs(4));
         let (status, body) = answer_clean(what, |request| relay.handle(request), call).await;
@@ -438,12 +439,12 @@ async fn broken_connections_leak_nothing() {
 async fn invalid_configuration_leaks_nothing() {
     logs();
     let slack = |value: &str| {
-        flagger_relay_slack::relay_from_env(&HashMap::from([("SLACK_WEBHOOK_URL", value)]))
+        flagger_relay_slack::relay_from_env(&HashMap::from([OPEN, ("SLACK_WEBHOOK_URL", value)]))
             .err()
             .map(|e| e.to_string())
     };
     let teams = |value: &str| {
-        flagger_relay_teams::relay_from_env(&HashMap::from([("TEAMS_WEBHOOK_URL", value)]))
+        flagger_relay_teams::relay_from_env(&HashMap::from([OPEN, ("TEAMS_WEBHOOK_URL", value)]))
             .err()
             .map(|e| e.to_string())
     };

@@ -13,7 +13,7 @@ use flagger_relay_core::redrive::{RedriveOptions, redrive_with};
 use flagger_relay_slack::Slack;
 use flagger_relay_tests::faults::Faults;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{env, root};
+use flagger_relay_tests::{OPEN, env, root};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -51,7 +51,8 @@ async fn park(queue: &DeadLetterQueue, destination: &str, source: &str, bodies: 
 
 fn slack(uri: &str) -> Relay<Slack> {
     let url = format!("{uri}/services/T0/B0/redrive0123456789");
-    let relay = flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
+    let relay =
+        flagger_relay_slack::relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)])).unwrap();
     // Quick retries: what is under test is what redrive does with the outcome.
     let mut settings = relay.settings().clone();
     settings.retry.first_delay = Duration::from_millis(1);

@@ -85,7 +85,10 @@ async fn a_webhook_url_from_secrets_manager_reaches_slack() {
         &format!("{url}\n"),
     )
     .await;
-    let env = vars(&[("SLACK_WEBHOOK_URL_SECRET_ARN", &arn)]);
+    let env = vars(&[
+        ("SLACK_WEBHOOK_URL_SECRET_ARN", &arn),
+        ("ALLOW_UNAUTHENTICATED", "true"),
+    ]);
     let resolved = resolve(&env).await.expect("the secret resolves");
     assert_eq!(resolved.from_store(), ["SLACK_WEBHOOK_URL"]);
     assert_eq!(

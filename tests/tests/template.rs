@@ -281,3 +281,77 @@ fn only_require_token_false_lets_a_function_run_without_a_token() {
         }
     }
 }
+
+/// A function's first lines when it starts as Lambda would run it (JSON logs, no Runtime API
+/// to reach, so it stops right after configuration): its stdout, and whether it exited 0.
+fn start(binary: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut child = Command::new(flagger_relay_tests::binary(binary))
+        .env_clear()
+        .envs([
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_FUNCTION_NAME", binary),
+            ("AWS_REGION", moto::REGION),
+        ])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the function runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("waitable").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("its output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_function_with_no_token_and_no_allow_refuses_to_start_in_one_line() {
+    for (binary, destination) in [
+        (
+            "flagger-relay-slack",
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T0/B0/x",
+            ),
+        ),
+        ("flagger-relay-teams", TEAMS_URL),
+        (
+            "flagger-relay-sns",
+            ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+        ),
+    ] {
+        for token in [None, Some(("RELAY_TOKEN", " ")), Some(("RELAY_TOKEN", ""))] {
+            let mut env = vec![destination];
+            env.extend(token);
+            let (ok, stdout) = start(binary, &env);
+            assert!(!ok, "{binary} started without a token: {stdout}");
+            let lines: Vec<Value> = stdout
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect();
+            assert_eq!(lines.len(), 1, "{binary}: one line, not {stdout}");
+            let error = lines[0]["fields"]["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("RELAY_TOKEN") && error.contains("ALLOW_UNAUTHENTICATED"),
+                "{binary}: the line names both settings: {}",
+                lines[0]
+            );
+        }
+        // Told that an open URL is meant, it gets past its configuration.
+        let (_, stdout) = start(binary, &[destination, ("ALLOW_UNAUTHENTICATED", "true")]);
+        assert!(!stdout.contains("ALLOW_UNAUTHENTICATED"), "{stdout}");
+    }
+}
+
+const TEAMS_URL: (&str, &str) = (
+    "TEAMS_WEBHOOK_URL",
+    "https://example.logic.azure.com/workflows/x/triggers/manual/paths/invoke",
+);

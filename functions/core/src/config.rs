@@ -61,6 +61,10 @@ pub enum ConfigError {
     Filter(#[from] FilterError),
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    #[error(
+        "no RELAY_TOKEN (or RELAY_TOKEN_SECRET_ARN) is set, so anyone who finds the URL could post: set one, or ALLOW_UNAUTHENTICATED=true to serve without a token on purpose"
+    )]
+    Unauthenticated,
 }
 
 /// A destination URL that carries its own credential (Slack and Teams webhooks). Its `Debug`
@@ -110,7 +114,8 @@ impl fmt::Debug for SecretUrl {
 pub struct RelaySettings {
     /// `DRY_RUN=1`: render and answer with the payload, send nothing.
     pub dry_run: bool,
-    /// `RELAY_TOKEN`: the shared secret a caller must present.
+    /// `RELAY_TOKEN`: the shared secret a caller must present. `None` only with
+    /// `ALLOW_UNAUTHENTICATED=true`: without either, the function does not start.
     pub token: Option<RelayToken>,
     pub filter: Filter,
     pub retry: RetryPolicy,
@@ -125,9 +130,15 @@ pub struct RelaySettings {
 
 impl RelaySettings {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        // Fail closed: a token that is unset or blank (an empty secret, a template's "") must
+        // never quietly open the URL.
+        let token = env.var("RELAY_TOKEN").map(RelayToken::new);
+        if token.is_none() && !flag(env, "ALLOW_UNAUTHENTICATED")? {
+            return Err(ConfigError::Unauthenticated);
+        }
         Ok(RelaySettings {
             dry_run: flag(env, "DRY_RUN")?,
-            token: env.var("RELAY_TOKEN").map(RelayToken::new),
+            token,
             filter: Filter::from_env(env)?,
             retry: RetryPolicy::default(),
             default_budget: Duration::from_secs(8),
@@ -213,6 +224,26 @@ mod tests {
         let err = SecretUrl::parse("SLACK_WEBHOOK_URL", "http://evil.example/sekrit").unwrap_err();
         assert!(err.to_string().contains("SLACK_WEBHOOK_URL"));
         assert!(!err.to_string().contains("sekrit"));
+    }
+
+    #[test]
+    fn without_a_token_only_an_explicit_allow_lets_a_function_start() {
+        let no_token: HashMap<&str, &str> = HashMap::new();
+        let blank: HashMap<&str, &str> = [("RELAY_TOKEN", "  ")].into();
+        let not_allowed: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "false")].into();
+        for env in [no_token, blank, not_allowed] {
+            let err = RelaySettings::from_env(&env).unwrap_err();
+            assert_eq!(err, ConfigError::Unauthenticated);
+            let said = err.to_string();
+            assert!(
+                said.contains("RELAY_TOKEN") && said.contains("ALLOW_UNAUTHENTICATED=true"),
+                "{said}"
+            );
+        }
+        let open: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
+        assert_eq!(RelaySettings::from_env(&open).unwrap().token, None);
+        let guarded: HashMap<&str, &str> = [("RELAY_TOKEN", "t0ken")].into();
+        assert!(RelaySettings::from_env(&guarded).unwrap().token.is_some());
     }
 
     #[test]

@@ -464,6 +464,8 @@ mod tests {
     }
 
     const TOKEN: &str = "relay-token-0123456789";
+    /// A function serving without a token, on purpose.
+    const OPEN: (&str, &str) = ("ALLOW_UNAUTHENTICATED", "true");
     const ADVANCE: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1763996400137"}}"#;
     const PROGRESS: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Starting canary analysis for podinfo.test","eventType":"Normal","timestamp":"1763996400137"}}"#;
 
@@ -524,7 +526,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_is_no_event_is_a_400_naming_the_problem() {
-        let relay = relay(&[], delivered());
+        let relay = relay(&[OPEN], delivered());
         let (status, body) = answer(&relay, post(None, r#"{"name":"x"}"#)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(
@@ -538,7 +540,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_filtered_stage_is_answered_200_and_not_delivered() {
-        let relay = relay(&[("EXCLUDE_STAGES", "analysis-started")], delivered());
+        let relay = relay(&[OPEN, ("EXCLUDE_STAGES", "analysis-started")], delivered());
         let (status, body) = answer(&relay, post(None, PROGRESS)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "filtered");
@@ -547,7 +549,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_answers_the_rendering_and_delivers_nothing() {
-        let relay = relay(&[("DRY_RUN", "1")], delivered());
+        let relay = relay(&[OPEN, ("DRY_RUN", "1")], delivered());
         let (status, body) = answer(&relay, post(None, ADVANCE)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["payload"], "podinfo.test: canary weight 10%", "{body}");
@@ -560,7 +562,7 @@ mod tests {
             (FailureClass::Permanent, StatusCode::BAD_GATEWAY),
             (FailureClass::Transient, StatusCode::SERVICE_UNAVAILABLE),
         ] {
-            let relay = relay(&[], Err(class));
+            let relay = relay(&[OPEN], Err(class));
             let (status, body) = answer(&relay, post(None, ADVANCE)).await;
             assert_eq!(status, expected, "{body}");
             assert_eq!(relay.destination().titles().len(), 1);
