@@ -178,19 +178,24 @@ async fn failing_first(n: usize, template: ResponseTemplate, ok: ResponseTemplat
     server
 }
 
-/// A server that accepts the connection, reads the request, and hangs up without answering.
-fn hanging_up() -> String {
+/// A server that reads the request, answers `status` with a body cut short (it promises 100
+/// bytes and hangs up after `ok`), and counts the requests.
+fn hanging_up(status: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&calls);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut stream = stream;
-            let mut buffer = [0u8; 4096];
+            let mut buffer = [0u8; 65536];
             let _ = std::io::Read::read(&mut stream, &mut buffer);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nok");
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = format!("HTTP/1.1 {status}\r\ncontent-length: 100\r\n\r\nok");
+            let _ = stream.write_all(head.as_bytes());
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), calls)
 }
 
 mod slack {
@@ -293,9 +298,11 @@ mod slack {
         );
     }
 
+    /// The status is a webhook's whole verdict: a 200 cut off before its body was read is
+    /// delivered, and retrying it would post the message twice.
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_connection_closed_mid_response_is_dead_lettered_as_transient() {
-        let uri = hanging_up();
+    async fn a_200_cut_off_before_its_body_is_delivered_once() {
+        let (uri, calls) = hanging_up("200 OK");
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
         let (status, body) = read(
@@ -307,14 +314,41 @@ mod slack {
                 )
                 .await,
         );
-        let records = parked(&sqs, &url).await;
         assert_eq!(
-            (status, body["dead_lettered"].as_bool()),
-            (503, Some(true)),
+            (status, body["status"].as_str()),
+            (200, Some("delivered")),
             "{body}"
         );
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].failure_class, "transient");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "posted once"
+        );
+        assert!(parked(&sqs, &url).await.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_503_cut_off_before_its_body_is_still_transient() {
+        let (uri, calls) = hanging_up("503 Service Unavailable");
+        let (dlq, sqs, url) = queue().await;
+        let relay = slack(&uri, dlq);
+        let (status, _) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(5))
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(status, 503);
+        assert!(
+            calls.load(std::sync::atomic::Ordering::SeqCst) > 1,
+            "retried"
+        );
+        let records = parked(&sqs, &url).await;
+        assert_eq!(records[0].reason, "HTTP 503");
+        assert!(!records[0].maybe_delivered, "the status said no");
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -838,5 +872,236 @@ mod worst_case {
 
     async fn queue_of(url: &str) -> DeadLetterQueue {
         DeadLetterQueue::with_config(url.to_owned(), Moto::shared().sdk_config().await)
+    }
+}
+
+/// What a destination's answer means, at the edges: no answer after sending, a redirect, a 408,
+/// a Teams connector reporting Teams' own trouble.
+mod verdicts {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Every log line of this test process, from the first call on: tests tell theirs apart
+    /// by the canary they send.
+    fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+        static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&buffer);
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || Captured(Arc::clone(&sink)))
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the only subscriber of this test process");
+            buffer
+        })
+    }
+
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_after_sending_is_retried_and_said_maybe_delivered_everywhere() {
+        let logs = logs();
+        let event = String::from_utf8_lossy(EVENT).replace("podinfo", "maybe-delivered");
+        let slow = answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
+        let (dlq, sqs, url) = queue().await;
+        let relay = slack(slow.uri(), dlq);
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(event.as_bytes())
+                        .time_left(Duration::from_secs(6))
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["maybe_delivered"], true, "the answer says so: {body}");
+        let line = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        let failed: Vec<&str> = line
+            .lines()
+            .filter(|l| l.contains("delivery failed") && l.contains("maybe-delivered"))
+            .collect();
+        assert_eq!(failed.len(), 1, "{line}");
+        assert!(failed[0].contains("maybe_delivered=true"), "{}", failed[0]);
+
+        // The record says so, and a redrive counts it before sending it again.
+        let parked = parked_raw(&sqs, &url).await;
+        assert_eq!(parked.len(), 1);
+        let record: Value = serde_json::from_str(&parked[0]).unwrap();
+        assert_eq!(record["maybe_delivered"], true, "{record}");
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(&parked[0])
+            .send()
+            .await
+            .unwrap();
+        let healthy = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
+        let config = Moto::shared().sdk_config().await;
+        let queue = DeadLetterQueue::with_config(url.clone(), config.clone());
+        let report = redrive(
+            &slack(healthy.uri(), queue),
+            &DeadLetterQueue::with_config(url.clone(), config),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.delivered, report.maybe_delivered),
+            (1, 1),
+            "{report}"
+        );
+        assert!(report.to_string().contains("maybe_delivered"), "{report}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refused_connection_is_not_maybe_delivered() {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let (dlq, _, _) = queue().await;
+        let (status, body) = read(
+            slack(&uri, dlq)
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(4))
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(status, 503);
+        assert!(body.get("maybe_delivered").is_none(), "{body}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_redirect_is_not_followed_and_is_refused_naming_its_status() {
+        for code in [301, 302, 303, 307, 308] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(wiremock::matchers::path("/moved"))
+                .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(code)
+                        .insert_header("location", format!("{}/moved", server.uri()).as_str()),
+                )
+                .mount(&server)
+                .await;
+            let ending = one_event(slack, &server).await;
+            assert_dead_lettered_once(&ending, "slack", "permanent", 502);
+            assert_eq!(ending.calls, 1, "HTTP {code}: the redirect is not followed");
+            let reason = &ending.records[0].reason;
+            assert!(reason.starts_with(&format!("HTTP {code}")), "{reason}");
+            assert!(reason.contains("redirect"), "{reason}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_408_is_retried() {
+        let server = failing_first(
+            1,
+            ResponseTemplate::new(408),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        )
+        .await;
+        let ending = one_event(slack, &server).await;
+        assert_eq!(
+            (ending.status, ending.records.len(), ending.calls),
+            (200, 0, 2),
+            "{}",
+            ending.body
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_teams_connector_reporting_teams_throttled_is_retried() {
+        let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef";
+        let server = failing_first(
+            1,
+            ResponseTemplate::new(200).set_body_string(throttled),
+            ResponseTemplate::new(200).set_body_string("1"),
+        )
+        .await;
+        let ending = one_event(|uri: String, q| teams(uri, q, "messagecard"), &server).await;
+        assert_eq!(
+            (ending.status, ending.records.len(), ending.calls),
+            (200, 0, 2),
+            "{}",
+            ending.body
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_connector_200_cut_off_before_its_verdict_is_transient_and_maybe_delivered() {
+        let (uri, calls) = hanging_up("200 OK");
+        let (dlq, sqs, url) = queue().await;
+        let relay = teams(&uri, dlq, "messagecard");
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .time_left(Duration::from_secs(5))
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(
+            (status, body["maybe_delivered"].as_bool()),
+            (503, Some(true)),
+            "{body}"
+        );
+        assert!(
+            calls.load(std::sync::atomic::Ordering::SeqCst) > 1,
+            "retried"
+        );
+        assert!(parked(&sqs, &url).await[0].maybe_delivered);
+        // A Workflow's status is its whole verdict.
+        let (uri, calls) = hanging_up("202 Accepted");
+        let (dlq, _, _) = queue().await;
+        let (status, _) = read(
+            teams(&uri, dlq, "adaptive")
+                .handle(Call::post(EVENT).request())
+                .await,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    async fn parked_raw(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+        let batch = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let mut bodies = Vec::new();
+        for message in batch.messages.unwrap_or_default() {
+            bodies.push(message.body().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        bodies
     }
 }

@@ -166,13 +166,18 @@ impl Outcome {
                 if let DeadLetter::WriteFailed(reason) = dead_letter {
                     error.push_str(&format!("; parking it failed too ({reason})"));
                 }
-                json!({
+                let mut body = json!({
                     "error": error,
                     "status": self.label(),
                     "destination": destination,
                     "attempts": failure.attempts,
                     "dead_lettered": *dead_letter == DeadLetter::Parked,
-                })
+                });
+                // Said only when true: the caller learns that a retry may show the event twice.
+                if failure.maybe_delivered {
+                    body["maybe_delivered"] = json!(true);
+                }
+                body
             }
         }
     }

@@ -45,6 +45,10 @@ pub struct DeadLetterRecord {
     /// How it arrived: `function-url` or `sns` (fan-out).
     #[serde(default = "function_url")]
     pub source: String,
+    /// An attempt was sent and got no verdict (it timed out, or the answer was cut off): the
+    /// destination may have taken the event, and redriving it may show it twice.
+    #[serde(default)]
+    pub maybe_delivered: bool,
 }
 
 /// How a record holds its payload.
@@ -94,6 +98,7 @@ impl DeadLetterRecord {
             payload: aws_smithy_types::base64::encode(payload),
             payload_encoding: PayloadEncoding::Base64,
             source: source.to_owned(),
+            maybe_delivered: failure.maybe_delivered,
         }
     }
 
@@ -125,6 +130,7 @@ impl DeadLetterRecord {
             last_attempt: rfc3339(failure.last_attempt),
             payload: aws_smithy_types::base64::encode(payload),
             payload_encoding: PayloadEncoding::Base64,
+            maybe_delivered: self.maybe_delivered || failure.maybe_delivered,
             ..self.clone()
         })
     }

@@ -50,14 +50,7 @@ pub async fn run<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Err
                 .dead_letter_queue()
                 .ok_or("DEAD_LETTER_QUEUE_URL is not set")?;
             let report = redrive::redrive(&relay, queue, dry_run).await?;
-            println!(
-                "{}: {} delivered, {} failed again (kept), {} left for other destinations or listed, {} unreadable (kept)",
-                D::KIND,
-                report.delivered,
-                report.failed,
-                report.left,
-                report.unreadable
-            );
+            println!("{}: {report}", D::KIND);
             Ok(())
         }
         Some(other) => Err(format!(

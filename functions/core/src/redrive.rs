@@ -42,6 +42,9 @@ pub struct RedriveReport {
     /// Handled, but SQS would not delete the original: it comes back once its hiding ends,
     /// and a delivered one would be sent again.
     pub delete_failed: u32,
+    /// Records of this destination marked `maybe_delivered` (an attempt got no verdict): they
+    /// may already be in the channel, and sending them again may show them twice.
+    pub maybe_delivered: u32,
 }
 
 impl fmt::Display for RedriveReport {
@@ -51,6 +54,13 @@ impl fmt::Display for RedriveReport {
             "{} delivered, {} failed again (kept), {} given up after REDRIVE_MAX_ATTEMPTS (kept, untouched), {} left for other destinations or listed, {} unreadable (kept)",
             self.delivered, self.failed, self.given_up, self.left, self.unreadable
         )?;
+        if self.maybe_delivered > 0 {
+            write!(
+                f,
+                "; {} of them marked maybe_delivered (they may already have arrived, and show twice)",
+                self.maybe_delivered
+            )?;
+        }
         if self.delete_failed > 0 {
             write!(
                 f,
@@ -240,6 +250,9 @@ impl Run<'_> {
             self.hold(message);
             return Settled::Left;
         }
+        if record.maybe_delivered {
+            self.report.maybe_delivered += 1;
+        }
         let given_up = record.redrives >= self.options.max_redrives;
         if self.options.dry_run {
             let classification = notification.classify();
@@ -288,6 +301,7 @@ impl Run<'_> {
                     attempts: 1,
                     first_attempt: now,
                     last_attempt: now,
+                    maybe_delivered: true,
                 }
             }
         };

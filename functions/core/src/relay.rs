@@ -380,7 +380,8 @@ impl<D: Destination> Relay<D> {
                 dead_letter,
             } => tracing::error!(
                 request_id, source, canary, phase, outcome = label, status, attempts, latency_ms,
-                error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
+                error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked,
+                maybe_delivered = failure.maybe_delivered, "delivery failed"
             ),
         }
     }

@@ -150,10 +150,14 @@ impl WebApi {
             .map_err(|err| transport_error(method, err))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        let text = response
-            .text()
-            .await
-            .map_err(|err| transport_error(method, err))?;
+        // Without the body there is no verdict: the call may have gone through.
+        let text = response.text().await.map_err(|err| {
+            AttemptError::unanswered(format!(
+                "{} failed: {}",
+                method.as_str(),
+                describe_transport_error(err)
+            ))
+        })?;
         let reason = |what: String| format!("{} failed: {what}", method.as_str());
         // The Web API answers 200 for every call it read, failed or not; its verdict is in
         // the body.
@@ -196,14 +200,21 @@ impl WebApi {
     }
 }
 
-/// Why a call did not get an answer. The token travels in a header, never in the URL, so
-/// reqwest's errors cannot quote it; the URL is stripped all the same.
+/// Why a call did not get an answer. Without a connection nothing was posted; with one, the
+/// call may have gone through. The token travels in a header, never in the URL, so reqwest's
+/// errors cannot quote it; the URL is stripped all the same.
 fn transport_error(method: Method, err: reqwest::Error) -> AttemptError {
-    AttemptError::transient(format!(
+    let connected = !err.is_connect();
+    let reason = format!(
         "{} failed: {}",
         method.as_str(),
         describe_transport_error(err)
-    ))
+    );
+    if connected {
+        AttemptError::unanswered(reason)
+    } else {
+        AttemptError::transient(reason)
+    }
 }
 
 #[cfg(test)]
