@@ -1,7 +1,8 @@
 //! Secret settings read from a secret store at cold start.
 //!
 //! Every setting that holds a credential (`SLACK_WEBHOOK_URL`, `SLACK_BOT_TOKEN`,
-//! `TEAMS_WEBHOOK_URL`, `RELAY_TOKEN`) can be given instead as a reference to a secret store,
+//! `TEAMS_WEBHOOK_URL`, `RELAY_TOKEN`, and the gate's `SLACK_SIGNING_SECRET` and
+//! `APPROVAL_LINK_KEY`) can be given instead as a reference to a secret store,
 //! in a setting of the same name ending in `_SECRET_ARN`:
 //!
 //! - a Secrets Manager secret ARN, `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`
@@ -43,7 +44,7 @@ pub struct SecretSetting {
 
 /// Every setting that may come from a store. A function that does not read one of them simply
 /// never asks for it.
-pub const SECRET_SETTINGS: [SecretSetting; 4] = [
+pub const SECRET_SETTINGS: [SecretSetting; 6] = [
     SecretSetting {
         name: "SLACK_WEBHOOK_URL",
         reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
@@ -59,6 +60,14 @@ pub const SECRET_SETTINGS: [SecretSetting; 4] = [
     SecretSetting {
         name: "RELAY_TOKEN",
         reference: "RELAY_TOKEN_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "SLACK_SIGNING_SECRET",
+        reference: "SLACK_SIGNING_SECRET_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "APPROVAL_LINK_KEY",
+        reference: "APPROVAL_LINK_KEY_SECRET_ARN",
     },
 ];
 
