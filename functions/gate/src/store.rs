@@ -168,10 +168,14 @@ impl GateStore {
             ("decisions".to_owned(), AttributeValue::L(Vec::new())),
         ]);
         item.retain(|_, value| !matches!(value, AttributeValue::M(map) if map.is_empty()));
-        let mut names = HashMap::from([("#key".to_owned(), KEY.to_owned())]);
+        // DynamoDB refuses placeholders the expression does not use.
+        let mut names = HashMap::new();
         let mut values = HashMap::new();
         let condition = match replacing {
-            None => "attribute_not_exists(#key)".to_owned(),
+            None => {
+                names.insert("#key".to_owned(), KEY.to_owned());
+                "attribute_not_exists(#key)".to_owned()
+            }
             Some(revision) => {
                 names.insert("#revision".to_owned(), "revision".to_owned());
                 values.insert(":seen".to_owned(), s(revision));
@@ -331,20 +335,25 @@ impl GateStore {
         update.set("expires_at", n(expires_at(now)));
         let mut condition = update.equals("revision", s(revision));
         if let Rule::FirstDecision(gate) = change.rule {
-            let approved = update.name(&approved_attribute(gate));
-            let rollback = update.name("rollback");
-            match change.action {
-                Action::Approve if gate.can_roll_back() => condition.push_str(&format!(
-                    " AND attribute_not_exists({approved}) AND attribute_not_exists({rollback})"
-                )),
-                Action::Approve => {
-                    condition.push_str(&format!(" AND attribute_not_exists({approved})"))
-                }
-                Action::Rollback => condition.push_str(&format!(
-                    " AND attribute_not_exists({rollback}) AND attribute_not_exists({approved})"
-                )),
-                Action::Hold => {}
-            }
+            // Only the placeholders the condition uses: DynamoDB refuses unused ones.
+            let approved = format!(
+                "attribute_not_exists({})",
+                update.name(&approved_attribute(gate))
+            );
+            let guard = match change.action {
+                Action::Approve if gate.can_roll_back() => format!(
+                    "{approved} AND attribute_not_exists({})",
+                    update.name("rollback")
+                ),
+                Action::Approve => approved,
+                Action::Rollback => format!(
+                    "{approved} AND attribute_not_exists({})",
+                    update.name("rollback")
+                ),
+                Action::Hold => approved,
+            };
+            condition.push_str(" AND ");
+            condition.push_str(&guard);
         }
         self.update("record the decision", rollout, update, condition, until)
             .await
