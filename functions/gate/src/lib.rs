@@ -186,7 +186,8 @@ impl GateFunction {
         let update = async {
             match self.store.load(rollout, deadline).await {
                 Ok(Some(state)) if state.revision == revision => {
-                    self.update_prompts(&state, deadline).await
+                    self.update_prompts(&state, &affected(change), deadline)
+                        .await
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -197,12 +198,12 @@ impl GateFunction {
         tokio::join!(publish, update);
     }
 
-    /// Every Slack prompt of the revision shows its state: buttons while waiting, the decision
-    /// once decided.
-    async fn update_prompts(&self, state: &GateState, deadline: Instant) {
+    /// The Slack prompts of `gates` show their state again: buttons while waiting, the
+    /// decision once decided.
+    async fn update_prompts(&self, state: &GateState, gates: &[Gate], deadline: Instant) {
         let Some(slack) = &self.slack else { return };
         for (gate, prompt) in &state.prompts {
-            let Some(message) = &prompt.slack else {
+            let Some(message) = prompt.slack.as_ref().filter(|_| gates.contains(gate)) else {
                 continue;
             };
             let view = self.view(state, *gate, prompt, state.status(*gate));
@@ -239,6 +240,19 @@ impl GateFunction {
                 .map_or("anyone with the link", |slack| slack.mentions.as_str()),
             rollback_hook: state.rollback_hook,
         }
+    }
+}
+
+/// The gates whose prompts a decision changes: an approval its own; a rollback those of the
+/// analysis; a hold every one.
+fn affected(change: &Change) -> Vec<Gate> {
+    match change.action {
+        state::Action::Approve => change.gates.clone(),
+        state::Action::Rollback => Gate::ALL
+            .into_iter()
+            .filter(|g| g.can_roll_back())
+            .collect(),
+        state::Action::Hold => Gate::ALL.to_vec(),
     }
 }
 

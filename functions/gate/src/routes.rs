@@ -23,12 +23,6 @@ pub enum Route {
 pub const ROUTES: &str = "POST /confirm-rollout, /confirm-traffic-increase, /confirm-promotion, /rollback, /slack/interactions; GET or POST /decisions/{namespace}/{name}";
 
 pub fn route(path: &str) -> Route {
-    // `cargo lambda watch` serves a function at `/lambda-url/<function>/…`: the same routes
-    // answer there, so that local runs use the URLs a deployment has.
-    let path = match path.strip_prefix("/lambda-url/") {
-        Some(rest) => rest.split_once('/').map_or("", |(_, rest)| rest),
-        None => path,
-    };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || Route::NotFound(flagger_relay_core::text::truncate(path, 100).into_owned());
     match segments.as_slice() {
@@ -74,14 +68,6 @@ mod tests {
             }
         );
         assert_eq!(route("/links/approve"), Route::Link(Action::Approve));
-    }
-
-    #[test]
-    fn answers_the_same_under_the_local_emulator() {
-        assert_eq!(
-            route("/lambda-url/flagger-relay-gate/confirm-rollout"),
-            Route::Hook(Hook::Confirm(Gate::ConfirmRollout))
-        );
     }
 
     #[test]
