@@ -1336,7 +1336,8 @@ fn the_prompt_and_the_card_as_people_see_them() {
 /// prompt goes in it (and to the channel), showing where the traffic stands.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prompt_goes_in_the_rollouts_thread_when_bot_threads_are_on() {
-    use flagger_relay_core::Notification;
+    use flagger_relay_core::deliver::RetryPolicy;
+    use flagger_relay_core::{Destination, Notification, Presentation};
     use flagger_relay_slack::bot::SlackBot;
 
     let setup = Setup::new().await;
@@ -1360,7 +1361,8 @@ async fn the_prompt_goes_in_the_rollouts_thread_when_bot_threads_are_on() {
         let notification = Notification::from_slice(&fixture.body).unwrap();
         let classification = notification.classify();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        bot.deliver(&notification, &classification, deadline)
+        let message = Presentation::new(&notification, &classification);
+        bot.deliver(&message, &RetryPolicy::default(), deadline)
             .await
             .unwrap();
     }

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use flagger_relay_core::contract::{RequestError, admit, json_response};
 use flagger_relay_core::deliver::{AttemptError, post_json};
-use flagger_relay_core::event::{CanaryEvent, Phase};
-use flagger_relay_core::facts::progress_bar;
+use flagger_relay_core::event::CanaryEvent;
+use flagger_relay_core::present::{self, Presentation, progress_bar};
 use flagger_relay_core::text::truncate;
 use flagger_relay_core::{Notification, Stage};
 use flagger_relay_slack::bot::rollout::{RolloutRef, rollout_ref};
@@ -194,11 +194,17 @@ impl GateFunction {
             }
         }
         let thread = self.thread(event, gate, deadline).await;
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        let presentation = Presentation::new(&notification, &classification);
         let mut prompt = Prompt {
             since: now,
             slack: None,
             teams: false,
-            facts: facts(event, thread.as_ref().map(|(_, facts)| facts.as_slice())),
+            facts: facts(
+                &presentation,
+                thread.as_ref().map(|(_, facts)| facts.as_slice()),
+            ),
         };
         let mut failures = Vec::new();
         let mut attempted = false;
@@ -397,27 +403,42 @@ impl GateFunction {
     }
 }
 
-/// What a prompt shows beside the gate and the revision: the canary's phase, where the traffic
-/// stands (from the rollout's thread), and the canary's own metadata (`cluster` …).
-fn facts(event: &CanaryEvent, thread: Option<&[(String, String)]>) -> Vec<(String, String)> {
+/// What a prompt shows beside the gate and the revision, from the presentation every
+/// destination shares: the canary's phase and whatever the payload says a reader acts on, where
+/// the traffic stands (from the rollout's thread), and the canary's own metadata (`cluster` …).
+fn facts(
+    presentation: &Presentation<'_>,
+    thread: Option<&[(String, String)]>,
+) -> Vec<(String, String)> {
     let mut facts = Vec::new();
-    if event.phase != Phase::Unset {
-        facts.push(("Phase".to_owned(), event.phase.as_str().to_owned()));
+    let canary = match &presentation.body {
+        present::Body::Flagger(canary) => Some(canary),
+        present::Body::Alertmanager(_) => None,
+    };
+    if let Some(canary) = canary {
+        facts.push(("Phase".to_owned(), canary.phase.to_owned()));
     }
-    facts.extend(thread.unwrap_or_default().iter().cloned());
     facts.extend(
-        event
-            .metadata
-            .user
+        presentation
+            .highlights
             .iter()
-            .take(METADATA_SHOWN)
-            .map(|(key, value)| {
-                (
-                    truncate(key, 60).into_owned(),
-                    truncate(value, METADATA_VALUE_LIMIT).into_owned(),
-                )
-            }),
+            .map(|fact| (fact.label.to_owned(), fact.value.clone())),
     );
+    facts.extend(thread.unwrap_or_default().iter().cloned());
+    if let Some(canary) = canary {
+        facts.extend(
+            canary
+                .metadata
+                .iter()
+                .take(METADATA_SHOWN)
+                .map(|(key, value)| {
+                    (
+                        truncate(key, 60).into_owned(),
+                        truncate(value, METADATA_VALUE_LIMIT).into_owned(),
+                    )
+                }),
+        );
+    }
     facts
 }
 
@@ -458,7 +479,10 @@ mod tests {
             br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"7f","metadata":{"a":"1","b":"2","c":"3","d":"4","e":"5"}}"#,
         )
         .unwrap();
-        let facts = facts(&event, Some(&[("Traffic".into(), "50%".into())]));
+        let notification = Notification::Canary(event);
+        let classification = notification.classify();
+        let presentation = Presentation::new(&notification, &classification);
+        let facts = facts(&presentation, Some(&[("Traffic".into(), "50%".into())]));
         assert_eq!(facts.len(), 1 + 1 + METADATA_SHOWN);
         assert_eq!(facts[0], ("Phase".into(), "Progressing".into()));
         assert_eq!(facts[1], ("Traffic".into(), "50%".into()));

@@ -40,6 +40,7 @@ use flagger_relay_core::config::{ConfigError, Env, RelayToken};
 use flagger_relay_core::contract::{RequestError, json_response};
 use flagger_relay_core::deliver::{AttemptError, http_client};
 use flagger_relay_core::redact::Redactor;
+use flagger_relay_core::secrets::SecretSetting;
 use flagger_relay_slack::bot::threads::ThreadStore;
 
 use approvers::Approvers;
@@ -50,6 +51,27 @@ use routes::{ROUTES, Route};
 use slack::{SigningSecret, SlackApi};
 use state::{Gate, GateState, Prompt, PromptStatus, describe};
 use store::{Change, GateStore};
+
+/// The gate's credentials beside the relay token, each of which may come from a secret store
+/// instead (`…_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[
+    SecretSetting {
+        name: "SLACK_BOT_TOKEN",
+        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "SLACK_SIGNING_SECRET",
+        reference: "SLACK_SIGNING_SECRET_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "TEAMS_WEBHOOK_URL",
+        reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "APPROVAL_LINK_KEY",
+        reference: "APPROVAL_LINK_KEY_SECRET_ARN",
+    },
+];
 
 /// Time given to a Flagger call when the request carries no Lambda deadline (local runs).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(8);

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use flagger_relay_core::dead_letter::sdk_reason;
+use flagger_relay_core::aws::sdk_reason;
 use flagger_relay_core::event::{CanaryEvent, Metadata, Phase, Timestamp};
 use flagger_relay_sns::TopicArn;
 use flagger_relay_sns::render::{group_id, subject};

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use flagger_relay_core::dead_letter::sdk_reason;
+use flagger_relay_core::aws::sdk_reason;
 
 use crate::state::{
     Action, Claim, Decided, Decision, Gate, GateState, Prompt, SlackMessageRef, Via,
