@@ -36,7 +36,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use flagger_relay_core::config::{ConfigError, Env, RelayToken};
+use flagger_relay_core::config::{ConfigError, Env, RelayToken, tls_roots};
 use flagger_relay_core::contract::{RequestError, json_response};
 use flagger_relay_core::deliver::{AttemptError, http_client};
 use flagger_relay_core::redact::Redactor;
@@ -106,7 +106,7 @@ impl GateFunction {
     /// Reads the whole configuration; a bad one ends the cold start (see `main`).
     pub fn from_env(env: &impl Env) -> Result<Self, GateConfigError> {
         let settings = GateSettings::from_env(env)?;
-        let client = http_client(Duration::from_secs(2))
+        let client = http_client(Duration::from_secs(2), tls_roots(env)?)
             .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
         let mut secrets = vec![settings.token.expose().to_owned()];
         let slack = match &settings.slack {
