@@ -78,6 +78,8 @@ pub fn lifecycles() -> Vec<(String, Vec<Fixture>)> {
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
     pub method: &'a str,
+    /// The Function URL's path: `/` for the relay functions, a route for the gate.
+    pub path: &'a str,
     pub query: &'a str,
     pub headers: Vec<(&'a str, &'a str)>,
     pub body: &'a [u8],
@@ -90,6 +92,7 @@ impl<'a> Call<'a> {
     pub fn post(body: &'a [u8]) -> Self {
         Call {
             method: "POST",
+            path: "/",
             query: "",
             headers: vec![
                 ("content-type", "application/json"),
@@ -99,6 +102,11 @@ impl<'a> Call<'a> {
             base64: false,
             time_left: Some(Duration::from_secs(10)),
         }
+    }
+
+    pub fn path(mut self, path: &'a str) -> Self {
+        self.path = path;
+        self
     }
 
     pub fn query(mut self, query: &'a str) -> Self {
@@ -159,7 +167,7 @@ impl<'a> Call<'a> {
         json!({
             "version": "2.0",
             "routeKey": "$default",
-            "rawPath": "/",
+            "rawPath": self.path,
             "rawQueryString": self.query,
             "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
             "headers": headers,
@@ -168,7 +176,7 @@ impl<'a> Call<'a> {
                 "apiId": "relaytest",
                 "domainName": "relaytest.lambda-url.eu-west-1.on.aws",
                 "domainPrefix": "relaytest",
-                "http": {"method": self.method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
                 "requestId": "test-request",
                 "routeKey": "$default",
                 "stage": "$default",
