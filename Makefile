@@ -53,8 +53,8 @@ unit:
 	INSTA_UPDATE=no cargo test --workspace -- --include-ignored
 
 validate-payloads:
-	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl | $(VALIDATE) slack
-	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl | $(VALIDATE) teams
+	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl target/payloads/slack-gate.jsonl | $(VALIDATE) slack
+	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl target/payloads/teams-gate.jsonl | $(VALIDATE) teams
 
 # Each checkov finding the template accepts is skipped in the resource's Metadata, with why.
 template:

@@ -80,6 +80,8 @@ pub fn lifecycles() -> Vec<(String, Vec<Fixture>)> {
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
     pub method: &'a str,
+    /// The Function URL's path: `/` for the relay functions, a route for the gate.
+    pub path: &'a str,
     pub query: &'a str,
     pub headers: Vec<(&'a str, &'a str)>,
     pub body: &'a [u8],
@@ -92,6 +94,7 @@ impl<'a> Call<'a> {
     pub fn post(body: &'a [u8]) -> Self {
         Call {
             method: "POST",
+            path: "/",
             query: "",
             headers: vec![
                 ("content-type", "application/json"),
@@ -101,6 +104,11 @@ impl<'a> Call<'a> {
             base64: false,
             time_left: Some(Duration::from_secs(10)),
         }
+    }
+
+    pub fn path(mut self, path: &'a str) -> Self {
+        self.path = path;
+        self
     }
 
     pub fn query(mut self, query: &'a str) -> Self {
@@ -161,7 +169,7 @@ impl<'a> Call<'a> {
         json!({
             "version": "2.0",
             "routeKey": "$default",
-            "rawPath": "/",
+            "rawPath": self.path,
             "rawQueryString": self.query,
             "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
             "headers": headers,
@@ -170,7 +178,7 @@ impl<'a> Call<'a> {
                 "apiId": "relaytest",
                 "domainName": "relaytest.lambda-url.eu-west-1.on.aws",
                 "domainPrefix": "relaytest",
-                "http": {"method": self.method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
                 "requestId": "test-request",
                 "routeKey": "$default",
                 "stage": "$default",

@@ -25,14 +25,42 @@ use aws_sdk_sns::config::Credentials;
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
-/// `$1` port, `$2` log file. moto gets neither the pipe (fd 3) nor a terminal; the watchdog
-/// waits on moto, so it exits, and the test sees it, when moto does.
+/// `$1` port, `$2` log file, `$3` the Python that starts moto with item writes serialised
+/// ([`SERIAL_DYNAMODB`]; plain `moto_server` when `python3` cannot import moto). moto gets
+/// neither the pipe (fd 3) nor a terminal; the watchdog waits on moto, so it exits, and the
+/// test sees it, when moto does.
 const WATCHDOG: &str = r#"
 exec 3<&0
-moto_server -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+if python3 -c 'import moto.server' 2>/dev/null; then
+  python3 -c "$3" -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+else
+  moto_server -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+fi
 moto=$!
 { cat <&3 >/dev/null; kill "$moto" 2>/dev/null; } &
 wait "$moto"
+"#;
+
+/// DynamoDB checks a condition and writes an item as one step; moto serves each request on
+/// its own thread and checks, then writes, so two conditional writes racing each other can both
+/// succeed. Tests of "exactly one of concurrent writers wins" need DynamoDB's behaviour: one
+/// lock around moto's DynamoDB operations gives it.
+const SERIAL_DYNAMODB: &str = r#"
+import functools, sys, threading
+from moto.dynamodb.models import DynamoDBBackend
+lock = threading.RLock()
+def serialised(operation):
+    @functools.wraps(operation)
+    def locked(*args, **kwargs):
+        with lock:
+            return operation(*args, **kwargs)
+    return locked
+for name in ("get_item", "put_item", "update_item", "delete_item",
+             "transact_write_items", "batch_write_item"):
+    if hasattr(DynamoDBBackend, name):
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+from moto.server import main
+sys.exit(main())
 "#;
 
 const STARTUP: Duration = Duration::from_secs(60);
@@ -75,6 +103,7 @@ impl Moto {
             let mut watchdog = Command::new("sh")
                 .args(["-c", WATCHDOG, "moto-watchdog", &port.to_string()])
                 .arg(&log)
+                .arg(SERIAL_DYNAMODB)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())

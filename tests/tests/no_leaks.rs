@@ -613,3 +613,131 @@ async fn slack_bot_mode_leaks_nothing() {
     }
     assert_logs_clean();
 }
+
+/// The gate, its secrets from the stores: Slack's Web API and a Teams workflow answer with
+/// errors that quote the bot token and the webhook's signature, a click comes forged, the
+/// decisions API is called with a wrong token. The gate's answers and logs stay clean.
+#[tokio::test]
+async fn the_gate_leaks_nothing() {
+    let moto = Moto::shared();
+    let config = moto.sdk_config().await;
+    let table = moto::unique("gates");
+    let key = |name: &str| {
+        aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("rollout")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(key("rollout"))
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("moto creates tables");
+    let bot_token = "xoxb-1-2-LeakCanaryGateBot";
+    let signing_secret = "LeakCanarySigningSecret0123456789";
+    let link_key = "LeakCanaryLinkKey0123456789abcdef0123";
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_string(format!("upstream saw Bearer {bot_token}")),
+        )
+        .mount(&slack)
+        .await;
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string(format!("bad card for {}{TEAMS_PATH}", teams.uri())),
+        )
+        .mount(&teams)
+        .await;
+    let env = vars(&[
+        (
+            "RELAY_TOKEN_SECRET_ARN",
+            &put_secret("gate-token", TOKEN).await,
+        ),
+        (
+            "SLACK_BOT_TOKEN_SECRET_ARN",
+            &put_secret("gate-bot", bot_token).await,
+        ),
+        (
+            "SLACK_SIGNING_SECRET_SECRET_ARN",
+            &put_secret("gate-signing", signing_secret).await,
+        ),
+        (
+            "APPROVAL_LINK_KEY_SECRET_ARN",
+            &put_secret("gate-links", link_key).await,
+        ),
+        ("TEAMS_WEBHOOK_URL", &format!("{}{TEAMS_PATH}", teams.uri())),
+        ("TEAMS_APPROVAL_LINKS", "true"),
+        ("GATES_TABLE", &table),
+        ("SLACK_CHANNEL_ID", "C0RELAY"),
+        ("SLACK_API_URL", &format!("{}/api", slack.uri())),
+        ("APPROVERS", "U0ALICE"),
+    ]);
+    let resolved = resolve_with(&env, flagger_relay_gate::SECRETS, || async { store() })
+        .await
+        .expect("the gate's secrets resolve");
+    let gate = flagger_relay_gate::GateFunction::from_env(&resolved)
+        .expect("valid configuration")
+        .with_sdk_config(config);
+    let handle = |request| gate.handle(request);
+
+    let gate_call = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{}}"#;
+    let with_token = format!("token={TOKEN}");
+    let call = Call::post(gate_call)
+        .path("/confirm-promotion")
+        .query(&with_token);
+    let (status, body) = answer_clean("a closed gate whose prompt failed", handle, call).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["prompt"].as_str().unwrap().starts_with("not posted"),
+        "{body}"
+    );
+    for (what, call) in [
+        (
+            "a gate call without the token",
+            Call::post(gate_call).path("/rollback"),
+        ),
+        (
+            "a forged click",
+            Call::post(b"payload=%7B%7D")
+                .path("/slack/interactions")
+                .header("x-slack-request-timestamp", "1")
+                .header("x-slack-signature", "v0=00"),
+        ),
+        (
+            "the decisions API with a wrong token",
+            Call::post(b"")
+                .method("GET")
+                .path("/decisions/test/podinfo")
+                .header("authorization", "Bearer wrong"),
+        ),
+    ] {
+        let response = gate.handle(call.request()).await;
+        assert_clean(&format!("the response to {what}"), &body_text(&response));
+        assert!(response.status().as_u16() >= 400, "{what}");
+    }
+    let err = flagger_relay_gate::GateFunction::from_env(&vars(&[
+        ("RELAY_TOKEN", TOKEN),
+        ("GATES_TABLE", "gates"),
+        ("SLACK_BOT_TOKEN", bot_token),
+        ("SLACK_CHANNEL_ID", "C0RELAY"),
+        ("SLACK_SIGNING_SECRET", "LeakCanary"),
+    ]))
+    .err()
+    .expect("a signing secret too short to be one");
+    assert_clean("a configuration error", &err.to_string());
+    assert_logs_clean();
+}

@@ -12,6 +12,13 @@ const SLACK: (&str, &str) = (
     "https://hooks.slack.com/services/T0/B0/x",
 );
 const TEAMS: (&str, &str) = ("TeamsWebhookUrl", "https://example.webhook.office.com/x");
+/// Slack in bot mode with the gate: every function the template has.
+const GATE: [(&str, &str); 4] = [
+    ("SlackBotToken", "xoxb-1-2-template"),
+    ("SlackChannelId", "C0RELAY"),
+    ("SlackSigningSecret", "signing-secret"),
+    ("Approvers", "U0APPROVER"),
+];
 const ALARMS: (&str, &str) = ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:oncall");
 
 fn reference(name: &str) -> Value {
@@ -49,8 +56,8 @@ fn notifies_the_alarm_topic(alarm: &Value) {
 
 #[test]
 fn every_function_reserves_max_concurrency_and_zero_leaves_it_unreserved() {
-    let stack = Stack::deploy(&[SLACK, TEAMS]);
-    assert_eq!(stack.functions().len(), 3);
+    let stack = Stack::deploy(&[&GATE[..], &[TEAMS]].concat());
+    assert_eq!(stack.functions().len(), 4);
     for function in stack.functions() {
         let properties = &stack.resource(function).unwrap()["Properties"];
         assert_eq!(
@@ -77,7 +84,8 @@ fn every_function_reserves_max_concurrency_and_zero_leaves_it_unreserved() {
 
 #[test]
 fn every_function_has_a_throttles_alarm() {
-    let stack = Stack::deploy(&[SLACK, TEAMS, ALARMS]);
+    let stack = Stack::deploy(&[&GATE[..], &[TEAMS, ALARMS]].concat());
+    assert_eq!(stack.functions().len(), 4);
     for function in stack.functions() {
         let alarms = stack.alarms_on("Throttles", Some(function));
         assert_eq!(alarms.len(), 1, "{function}");
@@ -161,6 +169,8 @@ fn alarms_see_every_way_to_lose() {
             notifies_the_alarm_topic(alarms[0]);
         }
     }
+    let stack = Stack::deploy(&[&GATE[..], &[TEAMS, ALARMS]].concat());
+    assert_eq!(stack.functions().len(), 4);
     for function in stack.functions() {
         for metric in ["Errors", "Throttles"] {
             let alarms = stack.alarms_on(metric, Some(function));
@@ -170,7 +180,12 @@ fn alarms_see_every_way_to_lose() {
     }
     // A start that failed: every function's log group is filtered into one metric, alarmed on.
     let filters = stack.of_type("AWS::Logs::MetricFilter");
-    for log_group in ["SlackLogGroup", "TeamsLogGroup", "SnsLogGroup"] {
+    for log_group in [
+        "SlackLogGroup",
+        "TeamsLogGroup",
+        "SnsLogGroup",
+        "GateLogGroup",
+    ] {
         let filter = filters
             .iter()
             .find(|(_, f)| f["Properties"]["LogGroupName"] == reference(log_group))
