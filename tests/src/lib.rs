@@ -88,6 +88,9 @@ pub struct Call<'a> {
     pub base64: bool,
     /// Time left before Lambda's deadline; `None` sends no Lambda context at all.
     pub time_left: Option<Duration>,
+    /// When the Function URL received the request (`requestContext.timeEpoch`); `None` is a
+    /// fixed moment long past, which no deadline counts from.
+    pub arrived: Option<SystemTime>,
 }
 
 impl<'a> Call<'a> {
@@ -103,6 +106,7 @@ impl<'a> Call<'a> {
             body,
             base64: false,
             time_left: Some(Duration::from_secs(10)),
+            arrived: None,
         }
     }
 
@@ -139,6 +143,12 @@ impl<'a> Call<'a> {
 
     pub fn time_left(mut self, time_left: Duration) -> Self {
         self.time_left = Some(time_left);
+        self
+    }
+
+    /// The request reached the Function URL `ago` before now (a cold start in between).
+    pub fn arrived_ago(mut self, ago: Duration) -> Self {
+        self.arrived = Some(SystemTime::now() - ago);
         self
     }
 
@@ -183,7 +193,10 @@ impl<'a> Call<'a> {
                 "routeKey": "$default",
                 "stage": "$default",
                 "time": "24/Nov/2025:15:00:00 +0000",
-                "timeEpoch": 1763996400000u64
+                "timeEpoch": self.arrived.map_or(1_763_996_400_000u64, |at| {
+                    u64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis())
+                        .unwrap_or(0)
+                })
             },
             "body": body,
             "isBase64Encoded": self.base64

@@ -1105,3 +1105,108 @@ mod verdicts {
         bodies
     }
 }
+
+/// Flagger waits 10 s (its webhook `timeout`) from the moment it sent the event, a cold start
+/// included: the answer leaves inside that, or inside the Lambda deadline if it comes first.
+mod deadlines {
+    use super::*;
+    use std::time::Instant;
+
+    fn hanging_slack_relay(server: &MockServer, extra: &[(&str, &str)]) -> Relay<Slack> {
+        let url = format!("{}/services/T0/B0/deadline0123456789", server.uri());
+        let mut vars = vec![OPEN, ("SLACK_WEBHOOK_URL", url.as_str())];
+        vars.extend_from_slice(extra);
+        flagger_relay_slack::relay_from_env(&env(&vars)).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_request_that_waited_through_a_cold_start_is_answered_inside_flaggers_timeout() {
+        let hanging =
+            answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
+        let (dlq, sqs, url) = queue().await;
+        let relay = hanging_slack_relay(&hanging, &[]).with_dead_letter_queue(dlq);
+        // The Function URL took the request 7 s ago; the cold start used them up. Lambda's
+        // own deadline, 10 s from now, is not Flagger's.
+        let started = Instant::now();
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .arrived_ago(Duration::from_secs(7))
+                        .time_left(Duration::from_secs(10))
+                        .request(),
+                )
+                .await,
+        );
+        let took = started.elapsed();
+        assert_eq!(
+            (status, body["dead_lettered"].as_bool()),
+            (503, Some(true)),
+            "{body}"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "answered {took:?} after the cold start: Flagger gave up 3 s after it"
+        );
+        assert_eq!(
+            parked(&sqs, &url).await.len(),
+            1,
+            "the event is kept all the same"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn flagger_timeout_is_what_the_settings_say() {
+        let hanging =
+            answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
+        let (dlq, _, _) = queue().await;
+        let relay =
+            hanging_slack_relay(&hanging, &[("FLAGGER_TIMEOUT", "3s")]).with_dead_letter_queue(dlq);
+        let started = Instant::now();
+        let (status, _) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .arrived_ago(Duration::ZERO)
+                        .time_left(Duration::from_secs(10))
+                        .request(),
+                )
+                .await,
+        );
+        let took = started.elapsed();
+        assert_eq!(status, 503);
+        assert!(
+            took < Duration::from_secs(3),
+            "took {took:?} of a 3 s timeout"
+        );
+    }
+
+    /// When Flagger has given up already, hurrying helps nobody: the event gets Lambda's time
+    /// to be delivered.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_request_flagger_gave_up_on_still_gets_lambdas_time_to_be_delivered() {
+        let server = failing_first(
+            2,
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        )
+        .await;
+        let (dlq, _, _) = queue().await;
+        let relay = hanging_slack_relay(&server, &[]).with_dead_letter_queue(dlq);
+        let (status, body) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .arrived_ago(Duration::from_secs(20))
+                        .time_left(Duration::from_secs(10))
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(
+            (status, body["attempts"].as_u64()),
+            (200, Some(3)),
+            "{body}"
+        );
+    }
+}

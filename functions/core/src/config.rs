@@ -121,6 +121,10 @@ pub struct RelaySettings {
     pub retry: RetryPolicy,
     /// Time given to a delivery when the request carries no Lambda deadline (local runs).
     pub default_budget: Duration,
+    /// `FLAGGER_TIMEOUT`: how long the caller waits for the answer (Flagger's webhook
+    /// `timeout`, 10 s by default), counted from when the Function URL received the request,
+    /// so that a cold start's time is counted too.
+    pub caller_timeout: Duration,
     /// Kept back from the Lambda deadline for parking a failed event and answering, so the
     /// function always answers before it is stopped.
     pub deadline_margin: Duration,
@@ -142,10 +146,36 @@ impl RelaySettings {
             filter: Filter::from_env(env)?,
             retry: RetryPolicy::default(),
             default_budget: Duration::from_secs(8),
+            caller_timeout: match env.var("FLAGGER_TIMEOUT") {
+                Some(raw) => duration(&raw).ok_or(ConfigError::Invalid {
+                    name: "FLAGGER_TIMEOUT",
+                    expected: "a duration such as 10s, 2500ms or 10",
+                })?,
+                None => DEFAULT_CALLER_TIMEOUT,
+            },
             deadline_margin: Duration::from_millis(1500),
             dead_letter_queue_url: env.var("DEAD_LETTER_QUEUE_URL"),
         })
     }
+}
+
+/// Flagger's default webhook timeout.
+pub const DEFAULT_CALLER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `10s`, `2500ms`, `1.5s` or plain seconds (`10`), as Flagger's own `timeout` is written;
+/// positive.
+fn duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (number, scale) = if let Some(ms) = raw.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = raw.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (raw, 1.0)
+    };
+    let seconds = number.trim().parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0 && seconds < 900.0)
+        .then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Reads a boolean setting: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is false.
@@ -278,6 +308,26 @@ mod tests {
         assert_eq!(RelaySettings::from_env(&open).unwrap().token, None);
         let guarded: HashMap<&str, &str> = [("RELAY_TOKEN", "t0ken")].into();
         assert!(RelaySettings::from_env(&guarded).unwrap().token.is_some());
+    }
+
+    #[test]
+    fn reads_flaggers_timeout_as_flagger_writes_it() {
+        let timeout = |raw: &str| {
+            let env: HashMap<&str, &str> =
+                [("ALLOW_UNAUTHENTICATED", "true"), ("FLAGGER_TIMEOUT", raw)].into();
+            RelaySettings::from_env(&env).map(|s| s.caller_timeout)
+        };
+        assert_eq!(timeout("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(timeout("2500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(timeout("7"), Ok(Duration::from_secs(7)));
+        for bad in ["0", "-3s", "soon", "1h"] {
+            assert!(timeout(bad).is_err(), "{bad}");
+        }
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
+        assert_eq!(
+            RelaySettings::from_env(&env).unwrap().caller_timeout,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

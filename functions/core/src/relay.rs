@@ -314,24 +314,43 @@ impl<D: Destination> Relay<D> {
         }
     }
 
-    /// The Lambda deadline less a margin, so the answer always leaves before Lambda stops the
-    /// function; without a Lambda context (local runs), a fixed budget.
+    /// When the answer must be on its way: the sooner of the Lambda deadline and the moment
+    /// the caller stops waiting (`FLAGGER_TIMEOUT` after the Function URL received the request,
+    /// a cold start included), less a margin for parking a failure and answering. A caller
+    /// that has (nearly) given up already is not waited for: the event then gets the Lambda
+    /// budget to be delivered or parked. Without a Lambda context (local runs), a fixed budget.
     fn deadline(&self, request: &Request, now: Instant) -> Instant {
-        let remaining = request
+        let margin = self.settings.deadline_margin;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let lambda = request
             .lambda_context_ref()
             .map(|context| {
-                let deadline_ms = context.deadline;
-                let now_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis();
                 Duration::from_millis(
-                    u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+                    u64::try_from(u128::from(context.deadline).saturating_sub(now_ms)).unwrap_or(0),
                 )
             })
             .filter(|remaining| !remaining.is_zero())
-            .map(|remaining| remaining.saturating_sub(self.settings.deadline_margin))
-            .unwrap_or(self.settings.default_budget);
+            .map(|remaining| remaining.saturating_sub(margin));
+        let caller = arrived_at_ms(request)
+            .map(|arrived| {
+                let waited = Duration::from_millis(
+                    u64::try_from(now_ms.saturating_sub(arrived)).unwrap_or(u64::MAX),
+                );
+                self.settings
+                    .caller_timeout
+                    .saturating_sub(waited)
+                    .saturating_sub(margin)
+            })
+            .filter(|left| *left >= self.settings.retry.min_attempt_time);
+        let remaining = match (lambda, caller) {
+            (Some(lambda), Some(caller)) => lambda.min(caller),
+            (Some(lambda), None) => lambda,
+            (None, Some(caller)) => caller.min(self.settings.default_budget),
+            (None, None) => self.settings.default_budget,
+        };
         now + remaining
     }
 
@@ -384,6 +403,17 @@ impl<D: Destination> Relay<D> {
                 maybe_delivered = failure.maybe_delivered, "delivery failed"
             ),
         }
+    }
+}
+
+/// When the Function URL received the request (epoch ms), as its request context says; `None`
+/// for an SNS event, which nobody waits for.
+fn arrived_at_ms(request: &Request) -> Option<u128> {
+    match request.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(context) => {
+            u128::try_from(context.time_epoch).ok().filter(|ms| *ms > 0)
+        }
+        _ => None,
     }
 }
 

@@ -49,11 +49,14 @@ pub const RELAY_SECRETS: &[SecretSetting] = &[SecretSetting {
     reference: "RELAY_TOKEN_SECRET_ARN",
 }];
 
-/// Lambda gives a function's initialisation 10 seconds: the store must answer well within it,
-/// retries included, so that a slow store ends in our error message and not Lambda's.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+/// A cold start happens while Flagger waits for its answer (10 s by default), so reading the
+/// secrets may take only a bounded part of that, every reference and retry included:
+/// [`STORE_BUDGET`]. A store that does not answer in it ends the cold start with our error
+/// message, and the invocation that follows still has the rest of Flagger's patience.
+pub const STORE_BUDGET: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+const OPERATION_TIMEOUT: Duration = STORE_BUDGET;
 
 /// Why a function cannot read its secrets. Messages name the reference setting; they never
 /// contain a secret value.
@@ -119,6 +122,16 @@ fn describe(code: Option<&str>, detail: &str) -> String {
 pub enum SecretStore {
     SecretsManager,
     ParameterStore,
+}
+
+impl SecretStore {
+    /// The API call that reads a value from this store.
+    pub fn operation(self) -> &'static str {
+        match self {
+            SecretStore::SecretsManager => "GetSecretValue",
+            SecretStore::ParameterStore => "GetParameter",
+        }
+    }
 }
 
 /// A parsed `*_SECRET_ARN` value. Not secret itself, but shown only in part (the store and
@@ -270,9 +283,24 @@ where
             fetched,
         });
     }
-    let sdk = sdk_config().await;
+    let until = tokio::time::Instant::now() + STORE_BUDGET;
+    let late = |reference: &'static str, store: SecretStore| SecretError::Fetch {
+        reference,
+        operation: store.operation(),
+        code: None,
+        detail: format!(
+            "no answer within {} s, the time a cold start may spend on its secrets",
+            STORE_BUDGET.as_secs()
+        ),
+    };
+    let first = &references[0];
+    let sdk = tokio::time::timeout_at(until, sdk_config())
+        .await
+        .map_err(|_| late(first.0.reference, first.1.store))?;
     for (setting, reference) in references {
-        let value = fetch(&sdk, setting.reference, &reference).await?;
+        let value = tokio::time::timeout_at(until, fetch(&sdk, setting.reference, &reference))
+            .await
+            .map_err(|_| late(setting.reference, reference.store))??;
         // A trailing newline is what `aws secretsmanager create-secret --secret-string file://…`
         // leaves; no webhook URL or token ends in whitespace.
         let value = value.trim();
