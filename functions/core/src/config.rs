@@ -130,6 +130,8 @@ pub struct RelaySettings {
     pub deadline_margin: Duration,
     /// `DEAD_LETTER_QUEUE_URL`: where undeliverable events are parked.
     pub dead_letter_queue_url: Option<String>,
+    /// `DEDUP_TABLE`: the DynamoDB table that keeps Flagger's retries from posting twice.
+    pub dedup_table: Option<String>,
 }
 
 impl RelaySettings {
@@ -155,6 +157,7 @@ impl RelaySettings {
             },
             deadline_margin: Duration::from_millis(1500),
             dead_letter_queue_url: env.var("DEAD_LETTER_QUEUE_URL"),
+            dedup_table: env.var("DEDUP_TABLE").map(|table| table.trim().to_owned()),
         })
     }
 }

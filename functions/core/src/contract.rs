@@ -62,6 +62,11 @@ pub enum Outcome {
         stage: Stage,
         severity: Severity,
     },
+    /// The same body reached this destination moments ago (Flagger retrying): nothing sent.
+    Duplicate {
+        stage: Stage,
+        severity: Severity,
+    },
     Refused(RequestError),
     Failed {
         failure: DeliveryFailure,
@@ -86,9 +91,10 @@ pub enum DeadLetter {
 impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Delivered { .. } | Outcome::DryRun { .. } | Outcome::Filtered { .. } => {
-                StatusCode::OK
-            }
+            Outcome::Delivered { .. }
+            | Outcome::DryRun { .. }
+            | Outcome::Filtered { .. }
+            | Outcome::Duplicate { .. } => StatusCode::OK,
             Outcome::Refused(err) => err.status(),
             Outcome::Failed {
                 dead_letter: DeadLetter::WriteFailed(_),
@@ -107,6 +113,7 @@ impl Outcome {
             Outcome::Delivered { .. } => "delivered",
             Outcome::DryRun { .. } => "dry-run",
             Outcome::Filtered { .. } => "filtered",
+            Outcome::Duplicate { .. } => "duplicate",
             Outcome::Refused(_) => "refused",
             Outcome::Failed { failure, .. } => match failure.class {
                 FailureClass::Permanent => "rejected",
@@ -150,6 +157,12 @@ impl Outcome {
             }),
             Outcome::Filtered { stage, severity } => json!({
                 "status": "filtered",
+                "stage": stage.as_str(),
+                "severity": severity.as_str(),
+            }),
+            Outcome::Duplicate { stage, severity } => json!({
+                "status": "duplicate",
+                "destination": destination,
                 "stage": stage.as_str(),
                 "severity": severity.as_str(),
             }),

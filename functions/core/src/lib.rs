@@ -21,6 +21,7 @@ pub mod text;
 // What goes out: one relay per invocation, delivery with its verdicts and retries, and what
 // happens to an event its destination did not take.
 pub mod dead_letter;
+pub mod dedup;
 pub mod deliver;
 pub mod redrive;
 pub mod relay;

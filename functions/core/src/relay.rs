@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
+use crate::dedup::{Claim, Dedup};
 use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
@@ -67,6 +68,7 @@ pub struct Relay<D> {
     destination: D,
     redactor: Redactor,
     dead_letters: Option<DeadLetterQueue>,
+    dedup: Option<Dedup>,
 }
 
 /// Time the dead-letter write may take out of the margin kept back from the Lambda deadline;
@@ -81,12 +83,21 @@ impl<D: Destination> Relay<D> {
             .dead_letter_queue_url
             .clone()
             .map(DeadLetterQueue::new);
+        let dedup = settings.dedup_table.clone().map(Dedup::new);
         Relay {
             redactor: Redactor::new(secrets),
             settings,
             destination,
             dead_letters,
+            dedup,
         }
+    }
+
+    /// Keeps Flagger's retries from posting twice with this table instead of the one named by
+    /// the settings.
+    pub fn with_dedup(mut self, dedup: Dedup) -> Self {
+        self.dedup = Some(dedup);
+        self
     }
 
     /// Parks failed events in this queue instead of the one named by the settings.
@@ -246,7 +257,25 @@ impl<D: Destination> Relay<D> {
                 severity,
             };
         }
+        let ticket = match &self.dedup {
+            None => None,
+            Some(dedup) => match dedup.claim(D::KIND, raw, deadline).await {
+                Claim::Won(ticket) => Some((dedup, ticket)),
+                Claim::Duplicate => return Outcome::Duplicate { stage, severity },
+                Claim::Skipped(reason) => {
+                    // Never a gate on delivery: at worst, Flagger's retry is posted twice.
+                    tracing::warn!(table = dedup.table(), reason = %self.redactor.redact(&reason), "dedup skipped; delivering");
+                    None
+                }
+            },
+        };
         let sent = self.deliver_message(&message, deadline).await;
+        if let Some((dedup, ticket)) = &ticket {
+            match &sent {
+                Ok(_) => dedup.delivered(ticket).await,
+                Err(_) => dedup.release(ticket).await,
+            }
+        }
         match sent {
             Ok(delivered) => Outcome::Delivered {
                 delivered,
@@ -375,7 +404,9 @@ impl<D: Destination> Relay<D> {
         let label = outcome.label();
         let attempts = outcome.attempts();
         match outcome {
-            Outcome::Delivered { stage, .. } | Outcome::Filtered { stage, .. } => tracing::info!(
+            Outcome::Delivered { stage, .. }
+            | Outcome::Filtered { stage, .. }
+            | Outcome::Duplicate { stage, .. } => tracing::info!(
                 request_id,
                 source,
                 canary,
