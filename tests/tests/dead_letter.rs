@@ -883,7 +883,7 @@ mod verdicts {
 
     /// Every log line of this test process, from the first call on: tests tell theirs apart
     /// by the canary they send.
-    fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    pub(super) fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
         static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
         LOGS.get_or_init(|| {
             let buffer = Arc::new(Mutex::new(Vec::new()));
@@ -1207,6 +1207,66 @@ mod deadlines {
             (status, body["attempts"].as_u64()),
             (200, Some(3)),
             "{body}"
+        );
+    }
+}
+
+/// A flood of refused requests costs a few log lines and a count, not a line each.
+mod floods {
+    use super::*;
+    use flagger_relay_core::log_sampling::LogSampler;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_flood_of_refused_requests_logs_a_few_lines_then_one_count() {
+        let logs = super::verdicts::logs();
+        let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
+        let url = format!("{}/services/T0/B0/flood0123456789", server.uri());
+        let window = Duration::from_millis(300);
+        let relay = flagger_relay_slack::relay_from_env(&env(&[
+            ("RELAY_TOKEN", "flood-token-0123456789"),
+            ("SLACK_WEBHOOK_URL", &url),
+        ]))
+        .unwrap()
+        .with_refusal_sampling(LogSampler::new(5, window));
+        let refused = |lines: &str| {
+            lines
+                .lines()
+                .filter(|l| l.contains("request refused") && l.contains("unauthorized"))
+                .count()
+        };
+        let before = refused(&String::from_utf8_lossy(&logs.lock().unwrap()));
+        for _ in 0..200 {
+            let (status, _) = read(relay.handle(Call::post(EVENT).request()).await);
+            assert_eq!(status, 401);
+        }
+        let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        assert_eq!(
+            refused(&text) - before,
+            5,
+            "the first few in full, then silence"
+        );
+        // The flood is over; the next request of any kind writes its one count line.
+        tokio::time::sleep(window + Duration::from_millis(100)).await;
+        let (status, _) = read(
+            relay
+                .handle(
+                    Call::post(EVENT)
+                        .query("token=flood-token-0123456789")
+                        .request(),
+                )
+                .await,
+        );
+        assert_eq!(status, 200);
+        let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        let counts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("refused_not_logged=195"))
+            .collect();
+        assert_eq!(counts.len(), 1, "{text}");
+        assert!(
+            counts[0].contains("195 more refused requests"),
+            "{}",
+            counts[0]
         );
     }
 }

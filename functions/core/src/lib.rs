@@ -15,6 +15,7 @@ pub mod notification;
 // every destination renders.
 pub mod classify;
 pub mod filter;
+pub mod log_sampling;
 pub mod present;
 pub mod text;
 

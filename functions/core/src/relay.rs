@@ -15,6 +15,7 @@ use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use crate::dedup::{Claim, Dedup};
 use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
+use crate::log_sampling::{LogSampler, Sample, Suppressed};
 use crate::notification::Notification;
 use crate::present::Presentation;
 use crate::redact::Redactor;
@@ -69,6 +70,8 @@ pub struct Relay<D> {
     redactor: Redactor,
     dead_letters: Option<DeadLetterQueue>,
     dedup: Option<Dedup>,
+    /// Refused requests are logged sampled: a flood must not become a log bill.
+    refusals: LogSampler,
 }
 
 /// Time the dead-letter write may take out of the margin kept back from the Lambda deadline;
@@ -90,7 +93,14 @@ impl<D: Destination> Relay<D> {
             destination,
             dead_letters,
             dedup,
+            refusals: LogSampler::default(),
         }
+    }
+
+    /// Samples the log of refused requests this way instead of the default (a few per minute).
+    pub fn with_refusal_sampling(mut self, sampler: LogSampler) -> Self {
+        self.refusals = sampler;
+        self
     }
 
     /// Keeps Flagger's retries from posting twice with this table instead of the one named by
@@ -125,6 +135,10 @@ impl<D: Destination> Relay<D> {
     /// Serves one request. Never fails: every way it can end is an [`Outcome`] with a status.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
+        // A flood that stopped still owes its count line; any later request writes it.
+        if let Some(suppressed) = self.refusals.flush(started.into_std()) {
+            log_suppressed(suppressed);
+        }
         let deadline = self.deadline(&request, started);
         let (outcome, event) = self.process(&request, deadline).await;
         self.log(&request, event.as_ref(), &outcome, started);
@@ -422,9 +436,17 @@ impl<D: Destination> Relay<D> {
                 request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, latency_ms,
                 payload = %payload, "event rendered (dry run)"
             ),
-            Outcome::Refused(err) => tracing::warn!(
-                request_id, outcome = label, status, latency_ms, error = %err, "request refused"
-            ),
+            Outcome::Refused(err) => match self.refusals.refused(started.into_std()) {
+                Sample::Full { suppressed } => {
+                    if let Some(suppressed) = suppressed {
+                        log_suppressed(suppressed);
+                    }
+                    tracing::warn!(
+                        request_id, outcome = label, status, latency_ms, error = %err, "request refused"
+                    )
+                }
+                Sample::Counted => {}
+            },
             Outcome::Failed {
                 failure,
                 dead_letter,
@@ -435,6 +457,18 @@ impl<D: Destination> Relay<D> {
             ),
         }
     }
+}
+
+/// The one line a window of refusals that were only counted ends with.
+fn log_suppressed(suppressed: Suppressed) {
+    tracing::warn!(
+        outcome = "refused",
+        refused_not_logged = suppressed.count,
+        window_s = suppressed.window.as_secs(),
+        "{} more refused requests in the last {} s were not logged one by one",
+        suppressed.count,
+        suppressed.window.as_secs()
+    );
 }
 
 /// When the Function URL received the request (epoch ms), as its request context says; `None`
