@@ -6,7 +6,7 @@ mod verdict;
 mod webhook;
 
 pub use retry::{RetryPolicy, with_retries};
-pub use verdict::{Verdict, is_aws_credential_error};
+pub use verdict::{Verdict, is_aws_credential_error, is_unusable_slack_thread};
 pub use webhook::{
     TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, post_json,
     retry_after,

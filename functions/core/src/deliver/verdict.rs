@@ -104,6 +104,21 @@ impl Verdict {
     }
 }
 
+/// Slack's answers to a reply that say its thread can no longer be posted in: the channel was
+/// archived or is gone, the parent was deleted, or the bot was removed from the channel. The
+/// event is not refused for that: it opens a new thread, and the rollout continues there.
+pub fn is_unusable_slack_thread(code: &str) -> bool {
+    matches!(
+        code,
+        "channel_not_found"
+            | "is_archived"
+            | "channel_is_archived"
+            | "message_not_found"
+            | "thread_not_found"
+            | "not_in_channel"
+    )
+}
+
 /// AWS error codes about the request's signature or credentials. Their messages can quote
 /// parts of what was signed, so only the code is ever passed on.
 pub fn is_aws_credential_error(code: &str) -> bool {
@@ -226,6 +241,27 @@ mod tests {
             (String::new(), Permanent),
         ] {
             assert_eq!(Verdict::of_teams_connector(&body), verdict, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_thread_is_unusable_when_slack_says_its_channel_or_parent_is_gone() {
+        for code in [
+            "channel_not_found",
+            "is_archived",
+            "message_not_found",
+            "thread_not_found",
+            "not_in_channel",
+        ] {
+            assert!(super::is_unusable_slack_thread(code), "{code}");
+        }
+        for code in [
+            "ratelimited",
+            "invalid_auth",
+            "msg_too_long",
+            "missing_scope",
+        ] {
+            assert!(!super::is_unusable_slack_thread(code), "{code}");
         }
     }
 

@@ -200,6 +200,14 @@ impl WebApi {
     }
 }
 
+/// The Slack error code in the reason of a failed call (`chat.postMessage failed: is_archived
+/// (the channel is archived)` → `is_archived`), as [`WebApi::call`] writes it.
+pub fn slack_error(reason: &str) -> Option<&str> {
+    let (_, said) = reason.split_once(" failed: ")?;
+    let code = said.split([' ', '(']).next()?;
+    (!code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then_some(code)
+}
+
 /// Why a call did not get an answer. Without a connection nothing was posted; with one, the
 /// call may have gone through. The token travels in a header, never in the URL, so reqwest's
 /// errors cannot quote it; the URL is stripped all the same.
@@ -243,6 +251,20 @@ mod tests {
     fn never_shows_the_token_in_debug_output() {
         let token = BotToken::parse("T", "xoxb-123-456-sekrit").unwrap();
         assert_eq!(format!("{token:?}"), "BotToken(<redacted>)");
+    }
+
+    #[test]
+    fn reads_slacks_error_back_from_a_reason() {
+        assert_eq!(
+            slack_error("chat.postMessage failed: is_archived (the channel is archived)"),
+            Some("is_archived")
+        );
+        assert_eq!(
+            slack_error("chat.postMessage failed: message_not_found"),
+            Some("message_not_found")
+        );
+        assert_eq!(slack_error("chat.postMessage failed: HTTP 503"), None);
+        assert_eq!(slack_error("request timed out"), None);
     }
 
     #[test]
