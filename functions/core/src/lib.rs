@@ -13,6 +13,7 @@ pub mod event;
 pub mod facts;
 pub mod fan_out;
 pub mod filter;
+pub mod metrics;
 pub mod notification;
 pub mod redact;
 pub mod redrive;
