@@ -10,6 +10,8 @@
 //! bounded; everything else that describes the event (stage, severity, source, the
 //! destination's answer) travels as a property: searchable in Logs Insights, never a metric.
 
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
@@ -269,6 +271,40 @@ impl EventMetrics<'_> {
     /// The document as one log line (no newline).
     pub fn line(&self, at: SystemTime) -> String {
         self.document(at).to_string()
+    }
+}
+
+/// Where metrics lines go: stdout, where Lambda hands them to CloudWatch Logs as they are, or
+/// a collection that tests read back.
+#[derive(Debug, Clone, Default)]
+pub enum MetricsSink {
+    #[default]
+    Stdout,
+    Collect(Arc<Mutex<Vec<String>>>),
+}
+
+impl MetricsSink {
+    /// A sink that keeps every line, and the handle to read them.
+    pub fn collect() -> (MetricsSink, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        (MetricsSink::Collect(Arc::clone(&lines)), lines)
+    }
+
+    /// Writes one line. A document must be a log event of its own, so the line is written
+    /// whole under the stdout lock, never through the tracing subscriber, which would wrap it.
+    /// Failing to write a metric never fails the invocation (`println!` would panic).
+    pub fn write(&self, line: &str) {
+        match self {
+            MetricsSink::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+            MetricsSink::Collect(lines) => lines
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(line.to_owned()),
+        }
     }
 }
 
