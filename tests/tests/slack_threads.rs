@@ -251,7 +251,7 @@ impl Event {
         escape(&format!(
             "{}: {}",
             self.notification.subject(),
-            self.notification.headline(&self.classification)
+            self.classification.headline.clone()
         ))
     }
 

@@ -4,6 +4,7 @@
 //! [`relay::Destination`].
 
 pub mod alertmanager;
+pub mod aws;
 pub mod classify;
 pub mod config;
 pub mod contract;

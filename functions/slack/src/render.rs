@@ -96,7 +96,7 @@ pub fn message(
         "{}.{}: {}",
         event.name,
         event.namespace,
-        classification.headline(event)
+        classification.headline.clone()
     );
     let mut blocks = vec![Block::Header {
         // plain_text is not parsed for mentions or links, so it needs no escaping.
@@ -187,7 +187,7 @@ pub fn alerts(
     let title = format!(
         "{}: {}",
         notification.subject(),
-        notification.headline(classification)
+        classification.headline.clone()
     );
     let mut blocks = vec![Block::Header {
         text: Text::PlainText {

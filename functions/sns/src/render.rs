@@ -216,7 +216,7 @@ pub fn summary(event: &CanaryEvent, classification: &Classification) -> String {
         "{}.{}: {}",
         event.name,
         event.namespace,
-        classification.headline(event)
+        classification.headline.clone()
     );
     truncate(&one_line(&title), SUMMARY_LIMIT).into_owned()
 }
@@ -292,7 +292,7 @@ pub fn publish_alerts(
     let title = format!(
         "{}: {}",
         notification.subject(),
-        notification.headline(classification)
+        classification.headline.clone()
     );
     let summary = truncate(&one_line(&title), SUMMARY_LIMIT).into_owned();
     let firing = group.status == AlertStatus::Firing;

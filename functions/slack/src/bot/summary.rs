@@ -184,7 +184,7 @@ pub fn event(
     thread_ts: Option<&str>,
 ) -> ChatMessage {
     let subject = notification.subject();
-    let headline = notification.headline(classification);
+    let headline = classification.headline.clone();
     let mut blocks = vec![Block::Section {
         text: Some(mrkdwn(
             format!(

@@ -142,7 +142,7 @@ impl<'e> Content<'e> {
             "{}.{}: {}",
             event.name,
             event.namespace,
-            classification.headline(event)
+            classification.headline.clone()
         );
         let mut budget = FACTS_CHARS;
         let mut facts = highlight_facts(classification, &mut budget);
@@ -182,7 +182,7 @@ impl<'e> Content<'e> {
         let title = format!(
             "{}: {}",
             notification.subject(),
-            notification.headline(classification)
+            classification.headline.clone()
         );
         let lines: Vec<String> = group
             .alerts
