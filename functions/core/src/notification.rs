@@ -9,7 +9,9 @@ use crate::classify::{Classification, classify, classify_alerts};
 use crate::event::{CanaryEvent, EventError};
 use crate::text::truncate;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serializes as the payload it was parsed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Notification {
     /// Flagger's event webhook payload.
     Canary(CanaryEvent),

@@ -1,6 +1,7 @@
 //! Recognition of Flagger's messages. Flagger says everything in one English sentence,
 //! `metadata.eventMessage`, printed from a fixed set of Go format strings (Flagger v1.44:
-//! `pkg/controller/scheduler*.go`, `pkg/canary/*_ready.go`). Recognition is plain
+//! `pkg/controller/scheduler*.go`, `pkg/canary/*_ready.go`, `pkg/canary/knative_controller.go`).
+//! Only the raw errors Flagger passes through with a bare `%v` go unrecognised. Recognition is plain
 //! prefix/suffix matching against those strings, dispatched on the first word: no regex,
 //! nothing compiled per event, and nothing allocated until the owned [`Details`] are built.
 
@@ -27,6 +28,7 @@ pub(super) enum Format {
         deadline_exceeded: bool,
     },
     KnativeRevisionNotReady,
+    PrimaryScaledToZero,
     HookFailed(HookType),
     SuccessRate,
     RequestDuration,
@@ -35,7 +37,9 @@ pub(super) enum Format {
     QueryFailed {
         prometheus: bool,
     },
+    NoUsableMetric,
     MetricsClientError,
+    KnativeServiceError,
     MetricTemplateError,
     CanaryWeight,
     CanaryIteration,
@@ -93,8 +97,11 @@ impl Format {
             | CustomMetric
             | NoValues
             | QueryFailed { .. }
+            | NoUsableMetric
             | MetricsClientError
-            | MetricTemplateError => Stage::Halted,
+            | KnativeServiceError
+            | MetricTemplateError
+            | PrimaryScaledToZero => Stage::Halted,
             CanaryWeight | CanaryIteration | AllTrafficToCanary | MirroringStopped => {
                 Stage::Progress
             }
@@ -188,6 +195,11 @@ pub(super) fn recognise(message: &str) -> Option<(Format, Fields<'_>)> {
             if let Some(error) = rest.strip_prefix("checking metric providers: ") {
                 f.reason = text(error);
                 Format::MetricsProvidersError
+            } else if let Some(rest) = rest.strip_prefix("fetching Knative service ") {
+                // `<namespace>/<name> <error>`: the metric checks could not read the service.
+                let (_service, error) = rest.split_once(' ').unwrap_or((rest, ""));
+                f.reason = text(error);
+                Format::KnativeServiceError
             } else {
                 f.reason = text(rest.strip_prefix("building Prometheus client for ")?);
                 Format::MetricsClientError
@@ -256,7 +268,10 @@ pub(super) fn recognise(message: &str) -> Option<(Format, Fields<'_>)> {
             Format::QueryFailed { prometheus: true }
         }
         "Metric" => {
-            if let Some(rest) = rest.strip_prefix("query failed for ") {
+            // A metric with neither a template nor a query: Flagger's sentence, not a query error.
+            if rest == "query failed for no usable metrics template and query were configured" {
+                Format::NoUsableMetric
+            } else if let Some(rest) = rest.strip_prefix("query failed for ") {
                 let (name, error) = rest.split_once(": ")?;
                 f.metric = Some(MetricFields {
                     name: text(name),
@@ -345,6 +360,17 @@ pub(super) fn recognise(message: &str) -> Option<(Format, Fields<'_>)> {
                 .find_map(|p| rest.strip_prefix(p))?;
             let (workload, tail) = rest.split_once(' ')?;
             not_ready(workload, tail, true, &mut f)?
+        }
+        // `halt <canary> advancement: primary deployment is scaled to zero`: the primary's
+        // readiness check, passed through as is.
+        "halt" => {
+            let (workload, why) = rest.split_once(" advancement: ")?;
+            f.target = target(workload);
+            f.reason = text(why);
+            known(
+                why == "primary deployment is scaled to zero",
+                Format::PrimaryScaledToZero,
+            )?
         }
         "Knative" => {
             f.target = target(
@@ -516,7 +542,9 @@ fn rolling_back<'a>(rest: &'a str, f: &mut Fields<'a>) -> Format {
 }
 
 /// `tail` follows the workload: `not ready: <reason>` or (daemonsets)
-/// `not ready with retryable <bool>: <reason>`. Not retryable means the progress deadline passed.
+/// `not ready with retryable <bool>: <reason>`. Not retryable means the progress deadline passed;
+/// so do the readiness texts `deployment "<name>" exceeded its progress deadline` and (daemonsets)
+/// `exceeded its progressDeadlineSeconds: <n>`.
 fn not_ready<'a>(
     workload: &'a str,
     tail: &'a str,
@@ -534,7 +562,7 @@ fn not_ready<'a>(
     };
     f.target = target(workload);
     f.reason = text(reason);
-    let deadline_exceeded = !retryable || reason.contains("exceeded its progress deadline");
+    let deadline_exceeded = !retryable || reason.contains("exceeded its progress");
     Some(Format::NotReady {
         primary,
         deadline_exceeded,

@@ -93,6 +93,7 @@ fn render(out: &mut String, format: Format, f: &Fields<'_>, message: &str) {
             push_reason(out, f.reason);
         }
         KnativeRevisionNotReady => out.push_str("Knative revision not ready"),
+        PrimaryScaledToZero => out.push_str("halted: primary deployment is scaled to zero"),
         HookFailed(hook_type) => {
             let _ = match hook_type {
                 HookType::PreRollout => write!(out, "halted: pre-rollout check {hook} failed"),
@@ -136,7 +137,14 @@ fn render(out: &mut String, format: Format, f: &Fields<'_>, message: &str) {
             }
             push_reason(out, f.reason);
         }
+        NoUsableMetric => {
+            out.push_str("halted: no usable metrics template and query were configured")
+        }
         MetricsClientError => out.push_str("halted: error building Prometheus client"),
+        KnativeServiceError => {
+            out.push_str("halted: error fetching Knative service");
+            push_reason(out, f.reason);
+        }
         MetricTemplateError => {
             out.push_str("halted: metric template");
             if let Some(template) = f.metric.as_ref().and_then(|m| m.template) {

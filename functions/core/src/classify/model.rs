@@ -23,7 +23,9 @@ pub enum Stage {
     /// A workload is not ready yet (`… not ready: waiting for rollout to finish …`).
     Waiting,
     /// This analysis tick failed: a metric check, a missing metric, a query or metric
-    /// template error, a pre-rollout / external / post-rollout hook, or a progress deadline.
+    /// template error, a metric without template or query, a Knative service the metric checks
+    /// cannot read, a pre-rollout / external / post-rollout hook, a progress deadline, or a
+    /// primary scaled to zero.
     Halted,
     /// `Copying … template spec`, `Routing all traffic to primary`, `Advance … primary weight`
     Promoting,
