@@ -477,7 +477,7 @@ mod tests {
     }
 
     fn delivered() -> Result<Delivered, FailureClass> {
-        Ok(Delivered { attempts: 1 })
+        Ok(Delivered::first_time())
     }
 
     fn post(token: Option<&str>, body: &str) -> Request {
