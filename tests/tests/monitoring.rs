@@ -191,7 +191,7 @@ fn the_failures_query_reads_what_the_documents_carry() {
         source: Some("function-url"),
         status: 503,
         destination_status: Some(429),
-        reason: Some("HTTP 429"),
+        reason: Some("HTTP 429".into()),
     }
     .document(SystemTime::now());
     let fields = query

@@ -10,11 +10,15 @@
 //! bounded; everything else that describes the event (stage, severity, source, the
 //! destination's answer) travels as a property: searchable in Logs Insights, never a metric.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
+
+use crate::contract::{self, DeadLetter};
+use crate::deliver::{FailureClass, http_status_in};
 
 /// The CloudWatch namespace of every metric the functions emit.
 pub const NAMESPACE: &str = "FlaggerRelay";
@@ -43,7 +47,7 @@ pub mod property {
     pub const SOURCE: &str = "Source";
     /// The status the function answered its caller with.
     pub const STATUS: &str = "Status";
-    /// The destination's last answer (an HTTP status), when it gave one.
+    /// For failures: the HTTP status of the destination's last answer, when it gave one.
     pub const DESTINATION_STATUS: &str = "DestinationStatus";
     /// Why the event was not delivered (already free of secrets), for failures only.
     pub const REASON: &str = "Reason";
@@ -199,7 +203,80 @@ pub struct EventMetrics<'a> {
     pub status: u16,
     pub destination_status: Option<u16>,
     /// Only kept for failures: a delivered event needs no reason.
-    pub reason: Option<&'a str>,
+    pub reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> EventMetrics<'a> {
+    /// What the relay's outcome for one event says as metrics; the relay adds what it knows
+    /// of the request (id, canary, source, and the stage of a failed event). `None` for a dry
+    /// run, which is a local rehearsal, not an event handled.
+    pub fn of(function: &'a str, outcome: &'a contract::Outcome) -> Option<Self> {
+        let status = outcome.status().as_u16();
+        let blank = EventMetrics {
+            function,
+            outcome: Outcome::Refused,
+            attempts: 0,
+            delivery_latency: None,
+            dead_lettered: false,
+            retry_after_waited: Duration::ZERO,
+            request_id: None,
+            canary: None,
+            stage: None,
+            severity: None,
+            source: None,
+            status,
+            destination_status: None,
+            reason: None,
+        };
+        Some(match outcome {
+            contract::Outcome::DryRun { .. } => return None,
+            contract::Outcome::Delivered {
+                delivered,
+                stage,
+                severity,
+            } => EventMetrics {
+                outcome: Outcome::Delivered,
+                attempts: delivered.attempts,
+                delivery_latency: Some(delivered.latency),
+                retry_after_waited: delivered.retry_after_waited,
+                stage: Some(stage.as_str()),
+                severity: Some(severity.as_str()),
+                ..blank
+            },
+            contract::Outcome::Filtered { stage, severity } => EventMetrics {
+                outcome: Outcome::Filtered,
+                stage: Some(stage.as_str()),
+                severity: Some(severity.as_str()),
+                ..blank
+            },
+            contract::Outcome::Refused(err) => EventMetrics {
+                outcome: Outcome::Refused,
+                reason: Some(Cow::Owned(err.to_string())),
+                ..blank
+            },
+            contract::Outcome::Failed {
+                failure,
+                dead_letter,
+            } => {
+                let parked = *dead_letter == DeadLetter::Parked;
+                let outcome = match failure.class {
+                    _ if failure.attempts == 0 && parked => Outcome::DeadLettered,
+                    FailureClass::Permanent => Outcome::Rejected,
+                    FailureClass::Transient => Outcome::Unavailable,
+                };
+                EventMetrics {
+                    outcome,
+                    attempts: failure.attempts,
+                    delivery_latency: failure.latency(),
+                    dead_lettered: parked,
+                    retry_after_waited: failure.retry_after_waited,
+                    destination_status: http_status_in(&failure.reason),
+                    reason: Some(Cow::Borrowed(&failure.reason)),
+                    ..blank
+                }
+            }
+        })
+    }
 }
 
 impl EventMetrics<'_> {
@@ -245,6 +322,7 @@ impl EventMetrics<'_> {
         document.insert(OUTCOME.to_owned(), json!(self.outcome.as_str()));
         let reason = self
             .reason
+            .as_deref()
             .filter(|_| self.outcome.is_failure())
             .map(|reason| crate::text::truncate(reason, REASON_LIMIT));
         let properties = [
@@ -331,7 +409,7 @@ mod tests {
             source: Some("function-url"),
             status: 200,
             destination_status: Some(200),
-            reason: Some("ignored for a delivered event"),
+            reason: Some("ignored for a delivered event".into()),
         }
     }
 
@@ -394,7 +472,7 @@ mod tests {
             dead_lettered: true,
             status: 502,
             destination_status: Some(400),
-            reason: Some(&long),
+            reason: Some(long.as_str().into()),
             ..delivered()
         };
         let doc = rejected.document(SystemTime::now());
@@ -416,7 +494,7 @@ mod tests {
             severity: None,
             destination_status: None,
             status: 401,
-            reason: Some("unauthorized"),
+            reason: Some("unauthorized".into()),
             ..delivered()
         };
         let doc = refused.document(SystemTime::now());
@@ -430,6 +508,133 @@ mod tests {
             assert!(doc.get(absent).is_none(), "{absent} in {doc}");
         }
         assert_eq!(doc["Reason"], "unauthorized");
+    }
+
+    fn failure(class: FailureClass, attempts: u32) -> crate::deliver::DeliveryFailure {
+        let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        crate::deliver::DeliveryFailure {
+            class,
+            reason: "HTTP 429: slow down".into(),
+            attempts,
+            first_attempt: first,
+            last_attempt: first + Duration::from_millis(2500),
+            retry_after_waited: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn sorts_the_relays_outcomes_into_metrics_outcomes() {
+        use crate::classify::{Severity, Stage};
+        use crate::contract::{Outcome as Relayed, RequestError};
+        use crate::deliver::Delivered;
+
+        let delivered = Relayed::Delivered {
+            delivered: Delivered {
+                attempts: 2,
+                latency: Duration::from_millis(900),
+                retry_after_waited: Duration::from_millis(500),
+            },
+            stage: Stage::Succeeded,
+            severity: Severity::Info,
+        };
+        let m = EventMetrics::of("slack", &delivered).unwrap();
+        assert_eq!(
+            (
+                m.outcome,
+                m.attempts,
+                m.delivery_latency,
+                m.retry_after_waited
+            ),
+            (
+                Outcome::Delivered,
+                2,
+                Some(Duration::from_millis(900)),
+                Duration::from_millis(500)
+            )
+        );
+        assert_eq!((m.stage, m.status), (Some("succeeded"), 200));
+
+        let filtered = Relayed::Filtered {
+            stage: Stage::Progress,
+            severity: Severity::Info,
+        };
+        let m = EventMetrics::of("teams", &filtered).unwrap();
+        assert_eq!(
+            (m.outcome, m.attempts, m.delivery_latency),
+            (Outcome::Filtered, 0, None)
+        );
+
+        let refused = Relayed::Refused(RequestError::Unauthorized);
+        let m = EventMetrics::of("sns", &refused).unwrap();
+        assert_eq!((m.outcome, m.status), (Outcome::Refused, 401));
+        assert_eq!(m.reason.as_deref(), Some("unauthorized"));
+
+        let cases = [
+            (
+                FailureClass::Permanent,
+                1,
+                DeadLetter::Parked,
+                Outcome::Rejected,
+                true,
+            ),
+            (
+                FailureClass::Transient,
+                5,
+                DeadLetter::Parked,
+                Outcome::Unavailable,
+                true,
+            ),
+            (
+                FailureClass::Transient,
+                3,
+                DeadLetter::LeftToRetry,
+                Outcome::Unavailable,
+                false,
+            ),
+            (
+                FailureClass::Permanent,
+                0,
+                DeadLetter::Parked,
+                Outcome::DeadLettered,
+                true,
+            ),
+            (
+                FailureClass::Permanent,
+                0,
+                DeadLetter::WriteFailed("x".into()),
+                Outcome::Rejected,
+                false,
+            ),
+            (
+                FailureClass::Permanent,
+                2,
+                DeadLetter::NotConfigured,
+                Outcome::Rejected,
+                false,
+            ),
+        ];
+        for (class, attempts, dead_letter, expected, parked) in cases {
+            let failed = Relayed::Failed {
+                failure: failure(class, attempts),
+                dead_letter: dead_letter.clone(),
+            };
+            let m = EventMetrics::of("slack", &failed).unwrap();
+            let what = format!("{class:?} after {attempts} attempts, {dead_letter:?}");
+            assert_eq!((m.outcome, m.dead_lettered), (expected, parked), "{what}");
+            assert_eq!(m.attempts, attempts, "{what}");
+            let latency = (attempts > 0).then(|| Duration::from_millis(2500));
+            assert_eq!(m.delivery_latency, latency, "{what}");
+            assert_eq!(m.retry_after_waited, Duration::from_secs(2), "{what}");
+            assert_eq!(m.destination_status, Some(429), "{what}");
+            assert_eq!(m.reason.as_deref(), Some("HTTP 429: slow down"), "{what}");
+        }
+
+        let rehearsal = Relayed::DryRun {
+            payload: Value::Null,
+            stage: Stage::Succeeded,
+            severity: Severity::Info,
+        };
+        assert_eq!(EventMetrics::of("slack", &rehearsal), None);
     }
 
     #[test]
