@@ -343,3 +343,74 @@ async fn the_sns_function_counts_what_it_publishes() {
     assert_eq!(document["Outcome"], "delivered");
     assert_eq!(number(&document, "Attempts"), 1);
 }
+
+/// On Lambda, only what reaches stdout as a JSON object of its own becomes metrics: the real
+/// binary, under the runtime emulator with Lambda's JSON log format, must write each document
+/// whole on its own line beside the tracing lines, not wrapped in one.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs cargo-lambda; run by `make test`"]
+async fn the_function_writes_each_metrics_line_to_stdout_whole() {
+    use flagger_relay_tests::watch::Emulator;
+
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let hook = format!("{}/services/T0/B0/e2emetrics0123456789", server.uri());
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("metrics-stdout-{}.log", std::process::id()));
+    let stdout = std::fs::File::create(&log).expect("a log file in the target directory");
+    let emulator = Emulator::start_with_stdout(
+        "flagger-relay-slack",
+        &[
+            ("SLACK_WEBHOOK_URL", &hook),
+            ("RELAY_TOKEN", "e2e-token-123456"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ],
+        &[],
+        stdout,
+    );
+    // The first invocation compiles the function; give it time.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    for (query, expected) in [("", 401), ("?token=e2e-token-123456", 200)] {
+        let response = client
+            .post(format!("{}{query}", emulator.function_url()))
+            .header("content-type", "application/json")
+            .body(ADVANCE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected);
+    }
+    // The answer can leave before the line is flushed to the file: read until both are there.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if emf::documents(&text).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let documents = emf::documents(&text);
+    let outcomes: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["Outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["refused", "delivered"], "stdout:\n{text}");
+    let tracing_lines: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.contains("\"_aws\""))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(
+        tracing_lines
+            .iter()
+            .any(|l| l["fields"]["outcome"] == "delivered"),
+        "the invocation's log line is there too, as JSON:\n{text}"
+    );
+    assert!(
+        !text.contains("e2emetrics0123456789") && !text.contains("e2e-token-123456"),
+        "no secret on stdout:\n{text}"
+    );
+    let _ = std::fs::remove_file(&log);
+}
