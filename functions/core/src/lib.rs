@@ -74,11 +74,15 @@ pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
 }
 
-/// The process environment with every `*_SECRET_ARN` reference fetched from its store, read
-/// once at cold start; a reference that cannot be read ends the cold start with one log line.
-pub async fn environment(function: &str) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
+/// The process environment with every `*_SECRET_ARN` reference among the relay's and the
+/// destination's secret settings fetched from its store, read once at cold start; a
+/// reference that cannot be read ends the cold start with one log line.
+pub async fn environment(
+    function: &str,
+    secrets: &[secrets::SecretSetting],
+) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
     static PROCESS: config::ProcessEnv = config::ProcessEnv;
-    secrets::resolve(&PROCESS)
+    secrets::resolve(&PROCESS, secrets)
         .await
         .unwrap_or_else(|err| exit_on_config_error(function, &err))
 }

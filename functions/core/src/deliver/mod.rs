@@ -8,8 +8,8 @@ mod webhook;
 pub use retry::{RetryPolicy, with_retries};
 pub use verdict::{Verdict, is_aws_credential_error};
 pub use webhook::{
-    WebhookResponse, describe_transport_error, http_client, http_reason, http_status_in, post_json,
-    retry_after,
+    TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, http_status_in,
+    post_json, retry_after,
 };
 
 use std::time::{Duration, SystemTime};
