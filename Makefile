@@ -12,11 +12,12 @@ VALIDATE := $(SHARED)/validators/validate
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools run test fmt lint unit validate-payloads template events build redrive fuzz bench
+.PHONY: help tools run test fmt lint unit validate-payloads template monitoring events build redrive fuzz bench
 
 help:
 	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
 	@echo "make test   fmt, clippy, all tests, payload validators, template checks"
+	@echo "make monitoring  regenerate the dashboard and alarms in template.yaml"
 	@echo "make events regenerate events/ (LIFECYCLES=dir of recorded *.jsonl)"
 	@echo "make build  release build of every function for Lambda (arm64)"
 	@echo "make bench  cold start, latency, memory, size and render cost of every function (BENCHMARKS.md)"
@@ -61,6 +62,11 @@ template:
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
 	checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+
+# The dashboard and rate alarms in template.yaml are generated from the metrics definition
+# (functions/core/src/metrics.rs); the monitoring test fails until this has been run after a change.
+monitoring:
+	UPDATE_MONITORING=1 cargo test -p flagger-relay-tests --test monitoring template_holds_the_generated_monitoring_block
 
 events:
 	python3 scripts/events.py $(if $(LIFECYCLES),--lifecycles $(LIFECYCLES))

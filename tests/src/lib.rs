@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
+pub mod emf;
+pub mod monitoring;
 pub mod moto;
 pub mod watch;
 

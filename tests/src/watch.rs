@@ -21,6 +21,17 @@ impl Emulator {
     /// Starts `binary` under `cargo lambda watch` with the given environment and waits until
     /// the emulator accepts connections. The function itself is built on first invocation.
     pub fn start(binary: &str, env: &[(&str, &str)], extra_args: &[&str]) -> Emulator {
+        Emulator::start_with_stdout(binary, env, extra_args, Stdio::null())
+    }
+
+    /// [`Emulator::start`], with what the function writes to stdout (its log, as Lambda would
+    /// hand it to CloudWatch Logs) going to `stdout`.
+    pub fn start_with_stdout(
+        binary: &str,
+        env: &[(&str, &str)],
+        extra_args: &[&str],
+        stdout: impl Into<Stdio>,
+    ) -> Emulator {
         let port = free_port();
         let mut command = Command::new("cargo");
         command
@@ -37,7 +48,7 @@ impl Emulator {
             .args(["-P", &port.to_string()])
             .args(extra_args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             // Its own process group, so that the function it spawns is stopped with it.
             .process_group(0);
