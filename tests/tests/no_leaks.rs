@@ -18,7 +18,7 @@ use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
 use flagger_relay_core::secrets::resolve_with;
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, fixtures, read};
+use flagger_relay_tests::{Call, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -201,6 +201,7 @@ where
 
 #[tokio::test]
 async fn slack_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(200, "ok").await;
     let webhook = put_secret(
@@ -246,6 +247,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
 
 #[tokio::test]
 async fn teams_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(202, "").await;
     let webhook = put_secret(
@@ -486,6 +488,7 @@ async fn invalid_configuration_leaks_nothing() {
 /// error nor the SDK's own logging may show them.
 #[tokio::test]
 async fn secret_store_failures_leak_nothing() {
+    skip_without!(moto::available());
     logs();
     let plain = put_parameter(
         "/no-leaks/plain",
@@ -548,6 +551,7 @@ async fn a_dry_run_leaks_nothing() {
 /// it back in an error.
 #[tokio::test]
 async fn slack_bot_mode_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let bot_token = "xoxb-1234-5678-LeakCanaryBotToken2c4e";
     let api = MockServer::start().await;
