@@ -13,9 +13,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
-TOOLS_STAMP := $(VENV)/.requirements-$(shell sha256sum requirements/tools.txt | cut -c1-16)
-CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-$(shell sha256sum requirements/checkov.txt | cut -c1-16)
-NODE_STAMP := validators/node_modules/.lock-$(shell sha256sum validators/package-lock.json | cut -c1-16)
+hash = $(shell { sha256sum 2>/dev/null || shasum -a 256; } < $(1) | cut -c1-16)
+TOOLS_STAMP := $(VENV)/.requirements-$(call hash,requirements/tools.txt)
+CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-$(call hash,requirements/checkov.txt)
+NODE_STAMP := validators/node_modules/.lock-$(call hash,validators/package-lock.json)
 VALIDATE := validators/validate
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
