@@ -69,19 +69,24 @@ fn moto_server() -> Option<PathBuf> {
     FOUND.get_or_init(|| crate::tool("moto_server")).clone()
 }
 
-/// Whether this test process can have a moto: `MOTO_ENDPOINT`, or a `moto_server` to start.
-/// When it cannot, says so once, with how to run the tests that need it.
+/// Whether this test process can have a moto ([`Moto::shared`]): `MOTO_ENDPOINT`, or a
+/// `moto_server` to start. When it cannot, says so once, with how to run the tests that need it.
 pub fn available() -> bool {
+    external_endpoint().is_some() || can_start()
+}
+
+/// Whether a test can start a moto of its own ([`Moto::start`]), whatever `MOTO_ENDPOINT` says.
+pub fn can_start() -> bool {
     static SAID: Once = Once::new();
-    let available = external_endpoint().is_some() || moto_server().is_some();
-    if !available {
+    let found = moto_server().is_some();
+    if !found {
         crate::say_skipped(
             &SAID,
             "tests that need AWS (moto_server is not in .venv/bin nor on PATH)",
             "run `make tools`, then `cargo test`",
         );
     }
-    available
+    found
 }
 
 impl Moto {

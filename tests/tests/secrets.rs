@@ -271,7 +271,7 @@ mod cold_start_errors {
     /// template without the `secretsmanager:GetSecretValue` / `ssm:GetParameter` grant gives.
     #[tokio::test]
     async fn a_secret_the_role_may_not_read_names_the_setting_and_access_denied() {
-        skip_without!(moto::available());
+        skip_without!(moto::can_start());
         let moto = Moto::start();
         let secret = put_secret(
             moto.endpoint(),

@@ -521,7 +521,7 @@ mod errors {
 
     #[tokio::test]
     async fn sns_going_away_mid_run_is_503() {
-        skip_without!(moto::available());
+        skip_without!(moto::can_start());
         let mut moto = Moto::start();
         let fanout = Fanout::new(&moto, "away", false).await;
         let relay = fanout.relay(&[]);
