@@ -9,6 +9,7 @@ use flagger_relay_core::dead_letter::DeadLetterQueue;
 use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
+use flagger_relay_tests::skip_without;
 use flagger_relay_tests::{Call, emf, env, lifecycles, read, root};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -132,6 +133,7 @@ fn number(document: &Value, member: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorded_rollout_leaves_one_line_per_event_that_adds_up() {
+    skip_without!(moto::available());
     let (_, rollout) = lifecycles()
         .into_iter()
         .find(|(name, _)| name == "canary-success")
@@ -178,6 +180,7 @@ async fn a_recorded_rollout_leaves_one_line_per_event_that_adds_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_filtered_event_counts_no_attempt_and_has_no_latency() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let (relay, lines) = slack(&server, &[("MIN_SEVERITY", "error")]);
     let (status, _) = read(relay.handle(Call::post(ADVANCE).request()).await);
@@ -195,6 +198,7 @@ async fn a_filtered_event_counts_no_attempt_and_has_no_latency() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttled_then_delivered_event_counts_the_retry_after_wait() {
+    skip_without!(moto::available());
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(Once {
@@ -219,6 +223,7 @@ async fn a_throttled_then_delivered_event_counts_the_retry_after_wait() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_message_that_is_parked_counts_as_rejected_and_dead_lettered() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await;
     let (dlq, sqs, url) = queue().await;
     let (relay, lines) = slack(&server, &[]);
@@ -239,6 +244,7 @@ async fn a_refused_message_that_is_parked_counts_as_rejected_and_dead_lettered()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unavailable_destination_counts_every_attempt_and_the_parking() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(503)).await;
     let (dlq, sqs, url) = queue().await;
     let (relay, lines) = teams(&server);
@@ -262,6 +268,7 @@ async fn an_unavailable_destination_counts_every_attempt_and_the_parking() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreadable_fan_out_message_is_dead_lettered_without_an_attempt() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let (dlq, sqs, url) = queue().await;
     let (relay, lines) = slack(&server, &[]);
@@ -289,6 +296,7 @@ async fn an_unreadable_fan_out_message_is_dead_lettered_without_an_attempt() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fan_out_event_left_to_lambda_is_unavailable_and_not_parked() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(503)).await;
     let (dlq, sqs, url) = queue().await;
     let (relay, lines) = slack(&server, &[]);
@@ -307,6 +315,7 @@ async fn a_fan_out_event_left_to_lambda_is_unavailable_and_not_parked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_request_says_why_and_names_no_canary() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let (relay, lines) = slack(&server, &[("RELAY_TOKEN", "metrics-token-0123456789")]);
     let call = Call::post(ADVANCE).query("token=wrong");
@@ -324,6 +333,7 @@ async fn a_refused_request_says_why_and_names_no_canary() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sns_function_counts_what_it_publishes() {
+    skip_without!(moto::available());
     let sdk = Moto::shared().sdk_config().await;
     let topic = aws_sdk_sns::Client::new(&sdk)
         .create_topic()
@@ -350,7 +360,9 @@ async fn the_sns_function_counts_what_it_publishes() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs cargo-lambda; run by `make test`"]
 async fn the_function_writes_each_metrics_line_to_stdout_whole() {
-    use flagger_relay_tests::watch::Emulator;
+    use flagger_relay_tests::watch::{self, Emulator};
+
+    skip_without!(watch::available());
 
     let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let hook = format!("{}/services/T0/B0/e2emetrics0123456789", server.uri());

@@ -20,7 +20,7 @@ use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::secrets::{SecretSetting, resolve_with};
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, emf, fixtures, read};
+use flagger_relay_tests::{Call, emf, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -253,6 +253,7 @@ where
 
 #[tokio::test]
 async fn slack_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(200, "ok").await;
     let webhook = put_secret(
@@ -300,6 +301,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
 
 #[tokio::test]
 async fn teams_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(202, "").await;
     let webhook = put_secret(
@@ -547,6 +549,7 @@ async fn invalid_configuration_leaks_nothing() {
 /// error nor the SDK's own logging may show them.
 #[tokio::test]
 async fn secret_store_failures_leak_nothing() {
+    skip_without!(moto::available());
     logs();
     let plain = put_parameter(
         "/no-leaks/plain",
@@ -609,6 +612,7 @@ async fn a_dry_run_leaks_nothing() {
 /// it back in an error.
 #[tokio::test]
 async fn slack_bot_mode_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let bot_token = "xoxb-1234-5678-LeakCanaryBotToken2c4e";
     let api = MockServer::start().await;
@@ -673,6 +677,7 @@ async fn slack_bot_mode_leaks_nothing() {
 /// decisions API is called with a wrong token. The gate's answers and logs stay clean.
 #[tokio::test]
 async fn the_gate_leaks_nothing() {
+    skip_without!(moto::available());
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
     let table = moto::unique("gates");
