@@ -23,9 +23,11 @@ pub struct Deployed {
     pub log_group: &'static str,
 }
 
-/// The functions with resources in template.yaml. Every kind in [`FUNCTIONS`] is on the
-/// dashboard (a function not deployed shows no data); log queries and alarms need the
-/// function's resources.
+/// The relays with resources in template.yaml: the functions whose metrics the alarms watch
+/// and whose log groups the failures widget reads. Every kind in [`FUNCTIONS`] is on the
+/// dashboard (a function not deployed shows no data). The gate answers Flagger's gate hooks
+/// and Slack's clicks rather than relaying events, and writes no metrics lines yet: the
+/// dashboard shows its Lambda health, and it joins this list when it writes them.
 pub const DEPLOYED: [Deployed; 3] = [
     Deployed {
         kind: "slack",
