@@ -151,9 +151,9 @@ impl Slack {
             .collect()
     }
 
-    /// Every message body the gate produced, as the payload validator types them: `ts`,
-    /// `reply_broadcast`, `response_type` and `replace_original` are call arguments beside
-    /// the message, not part of it.
+    /// Every message the gate produced, as the payload validator types them: Web API calls as
+    /// `{"method", "arguments"}`, and `response_url` bodies as messages, without the
+    /// `response_type` and `replace_original` that ride beside the message.
     fn messages(&self) -> Vec<Value> {
         self.exchanges
             .lock()
@@ -161,9 +161,12 @@ impl Slack {
             .iter()
             .filter(|e| e.method != "usergroups.users.list")
             .map(|e| {
+                if e.method.starts_with("chat.") {
+                    return json!({"method": e.method, "arguments": e.body});
+                }
                 let mut body = e.body.clone();
                 if let Some(object) = body.as_object_mut() {
-                    for argument in ["ts", "reply_broadcast", "response_type", "replace_original"] {
+                    for argument in ["response_type", "replace_original"] {
                         object.remove(argument);
                     }
                 }
@@ -1314,13 +1317,16 @@ fn the_prompt_and_the_card_as_people_see_them() {
         .map(|m| serde_json::to_value(m).unwrap())
         .collect();
     insta::assert_json_snapshot!("gate-prompt", json);
+    // Posted with chat.postMessage; the later states replace it with chat.update.
     let validated: Vec<Value> = json
         .into_iter()
-        .map(|mut message| {
-            let object = message.as_object_mut().unwrap();
-            object.remove("ts");
-            object.remove("reply_broadcast");
-            message
+        .map(|message| {
+            let method = if message.get("ts").is_some() {
+                "chat.update"
+            } else {
+                "chat.postMessage"
+            };
+            json!({"method": method, "arguments": message})
         })
         .collect();
     keep_payloads("slack-gate.jsonl", validated);
