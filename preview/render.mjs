@@ -1,0 +1,339 @@
+#!/usr/bin/env node
+// `make preview`, second half: draws every payload the functions produced in dry run
+// (target/preview/payloads/<destination>/<lifecycle>.jsonl, written by the `preview` example
+// of the tests crate) the way its destination shows it, and screenshots each message with
+// headless Chromium:
+//
+//   target/preview/<lifecycle>/<nn>-<destination>.png   slack, slack-bot, teams, teams-dark
+//   target/preview/<lifecycle>/thread-slack-bot.png      a bot-mode thread, whole
+//   target/preview/index.html                            each rollout in order, side by side
+//   target/preview/pages/<lifecycle>/<destination>.html  the pages the pictures are taken of
+//
+// It fails (exit 1) when a page throws or logs an error (an Adaptive Card that does not parse
+// at 1.4 logs one), when a request leaves the machine, or when a picture comes out blank.
+//
+//   node render.mjs [--sample] [--scale N] [--out DIR] [--payloads DIR] [--docs DIR] [LIFECYCLE…]
+//     --sample   a handful of messages only: the check `make test` runs
+//     --out      where the pictures go instead of target/preview
+//     --payloads where the payloads are instead of target/preview/payloads
+//     --docs     also copy the pictures README shows into DIR
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { chromium } from "playwright-core";
+import { PNG } from "pngjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+let PAYLOADS = path.join(ROOT, "target/preview/payloads");
+let OUT = path.join(ROOT, "target/preview");
+
+// What each picture is drawn from, and how.
+const VARIANTS = [
+  { name: "slack", source: "slack", label: "Slack (webhook)", kind: "slack" },
+  { name: "slack-bot", source: "slack-bot", label: "Slack (bot, threaded)", kind: "slack" },
+  { name: "teams", source: "teams", label: "Teams", kind: "teams", theme: "light" },
+  { name: "teams-dark", source: "teams", label: "Teams (dark)", kind: "teams", theme: "dark" },
+];
+
+// The messages `--sample` draws: the richest ones, a failure with its metric and an
+// Alertmanager group, in every variant.
+const SAMPLE = [
+  { lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed" },
+  { lifecycle: "alertmanager", pick: (r) => r.fixture === "canary-rollback-group" },
+];
+
+// The pictures README shows: docs/preview/<name>-<variant>.png.
+const DOCS = [
+  { name: "success", lifecycle: "canary-success", pick: (r) => r.stage === "succeeded", variants: ["slack", "teams"] },
+  { name: "failure", lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed", variants: ["slack", "teams", "teams-dark"] },
+  { name: "failure", lifecycle: "canary-rollback-metrics", pick: () => false, thread: true, variants: ["slack-bot"] },
+  { name: "approval", lifecycle: "gated-success", pick: (r) => r.stage === "waiting-approval", variants: ["slack", "teams"] },
+  { name: "alertmanager", lifecycle: "alertmanager", pick: (r) => r.fixture === "canary-rollback-group", variants: ["slack", "teams"] },
+];
+
+const ASSETS = {
+  "adaptivecards.min.js": "node_modules/adaptivecards/dist/adaptivecards.min.js",
+  "markdown-it.min.js": "node_modules/markdown-it/dist/browser/markdown-it.umd.min.js",
+  "slack.js": "page/slack.js",
+  "slack.css": "page/slack.css",
+  "teams.js": "page/teams.js",
+  "teams.css": "page/teams.css",
+};
+
+function options(argv) {
+  const opts = { sample: false, scale: 1, docs: null, lifecycles: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--sample") opts.sample = true;
+    else if (arg === "--scale") opts.scale = Number(argv[++i]);
+    else if (arg === "--docs") opts.docs = path.resolve(argv[++i]);
+    else if (arg === "--out") OUT = path.resolve(argv[++i]);
+    else if (arg === "--payloads") PAYLOADS = path.resolve(argv[++i]);
+    else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
+    else opts.lifecycles.push(...arg.split(",").filter(Boolean));
+  }
+  if (!(opts.scale >= 1 && opts.scale <= 3)) throw new Error("--scale takes 1 to 3");
+  return opts;
+}
+
+function readJsonl(file) {
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line));
+}
+
+function lifecyclesIn(dir) {
+  const slack = path.join(dir, "slack");
+  if (!fs.existsSync(slack)) throw new Error(`no payloads in ${dir}: run the preview example first (make preview)`);
+  return fs
+    .readdirSync(slack)
+    .filter((f) => f.endsWith(".jsonl"))
+    .map((f) => f.slice(0, -6))
+    .sort((a, b) => (a === "alertmanager") - (b === "alertmanager") || a.localeCompare(b));
+}
+
+function chromiumPath() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  try {
+    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error("chromium is not installed (make preview installs Debian's chromium package)");
+  }
+}
+
+const pad = (seq) => String(seq).padStart(2, "0");
+const json = (value) => JSON.stringify(value).replace(/</g, "\\u003c");
+const esc = (text) => String(text ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+function page(variant, lifecycle, records) {
+  const scripts = variant.kind === "teams" ? ["markdown-it.min.js", "adaptivecards.min.js", "teams.js"] : ["slack.js"];
+  const call = variant.kind === "teams" ? `renderTeams(records, ${json(variant.theme)})` : `renderSlack(records, ${json(variant.name)})`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(lifecycle)} · ${esc(variant.label)}</title>
+<link rel="stylesheet" href="../../assets/${variant.kind}.css">
+${scripts.map((s) => `<script src="../../assets/${s}"></script>`).join("\n")}
+</head><body><main id="root"></main>
+<script>
+const records = ${json(records)};
+${call};
+document.body.dataset.ready = "1";
+</script></body></html>
+`;
+}
+
+// Share of pixels in the box that differ clearly from its most common colour: a drawn message
+// has text on a background; a blank one is the background alone.
+function inked(file, box) {
+  const png = PNG.sync.read(fs.readFileSync(file));
+  const counts = new Map();
+  const pixels = [];
+  const x0 = Math.max(0, Math.floor(box.x)), y0 = Math.max(0, Math.floor(box.y));
+  const x1 = Math.min(png.width, Math.ceil(box.x + box.width)), y1 = Math.min(png.height, Math.ceil(box.y + box.height));
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const i = (y * png.width + x) * 4;
+      const key = (png.data[i] << 16) | (png.data[i + 1] << 8) | png.data[i + 2];
+      pixels.push(key);
+      counts.set(key, (counts.get(key) || 0) + 1);
+    }
+  }
+  if (!pixels.length) return 0;
+  let background = 0, most = -1;
+  for (const [key, n] of counts) if (n > most) [background, most] = [key, n];
+  const channel = (key, shift) => (key >> shift) & 255;
+  const differs = pixels.filter((key) => [16, 8, 0].some((s) => Math.abs(channel(key, s) - channel(background, s)) > 40)).length;
+  return differs / pixels.length;
+}
+
+async function main() {
+  const opts = options(process.argv.slice(2));
+  let lifecycles = lifecyclesIn(PAYLOADS);
+  if (opts.lifecycles.length) lifecycles = lifecycles.filter((l) => opts.lifecycles.includes(l));
+  if (opts.sample) lifecycles = lifecycles.filter((l) => SAMPLE.some((s) => s.lifecycle === l));
+  if (!lifecycles.length) throw new Error("nothing to draw: no such lifecycle in the payloads");
+
+  fs.mkdirSync(path.join(OUT, "assets"), { recursive: true });
+  for (const [name, from] of Object.entries(ASSETS)) fs.copyFileSync(path.join(HERE, from), path.join(OUT, "assets", name));
+
+  const problems = [];
+  const started = Date.now();
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    // Playwright gives each launch a fresh temporary profile (--user-data-dir) of its own.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--font-render-hinting=none"],
+  });
+  const context = await browser.newContext({ viewport: { width: 900, height: 800 }, deviceScaleFactor: opts.scale });
+  // Everything a page needs is on disk: any other request is a mistake, and is refused.
+  await context.route("**/*", (route) => {
+    const url = route.request().url();
+    if (url.startsWith("file:")) return route.continue();
+    problems.push(`request to ${url} refused`);
+    return route.abort();
+  });
+
+  const index = [];
+  let pictures = 0;
+  try {
+    for (const lifecycle of lifecycles) {
+      const dir = path.join(OUT, lifecycle);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(path.join(OUT, "pages", lifecycle), { recursive: true });
+      const sample = SAMPLE.find((s) => s.lifecycle === lifecycle);
+      const entry = { lifecycle, rows: new Map(), threads: [] };
+      for (const variant of VARIANTS) {
+        const file = path.join(PAYLOADS, variant.source, `${lifecycle}.jsonl`);
+        if (!fs.existsSync(file)) {
+          problems.push(`${lifecycle}: no ${variant.source} payloads`);
+          continue;
+        }
+        let records = readJsonl(file);
+        for (const record of records) {
+          const row = entry.rows.get(record.seq) || { record, shots: {} };
+          entry.rows.set(record.seq, row);
+        }
+        // A bot-mode picture needs the thread before it; the sample keeps it and shows the last.
+        if (opts.sample && variant.name !== "slack-bot") records = records.filter(sample.pick);
+        if (opts.sample && variant.name === "slack-bot") {
+          const last = records.findLastIndex(sample.pick);
+          records = records.slice(0, last + 1);
+        }
+        const html = path.join(OUT, "pages", lifecycle, `${variant.name}.html`);
+        fs.writeFileSync(html, page(variant, lifecycle, records));
+
+        const tab = await context.newPage();
+        const where = `${lifecycle}/${variant.name}`;
+        tab.on("pageerror", (err) => problems.push(`${where}: page threw: ${err.message}`));
+        tab.on("console", (msg) => {
+          if (msg.type() === "error") problems.push(`${where}: console error: ${msg.text()}`);
+        });
+        tab.on("requestfailed", (req) => {
+          if (req.url().startsWith("file:")) problems.push(`${where}: could not load ${req.url()}`);
+        });
+        await tab.goto(pathToFileURL(html).href);
+        await tab.evaluate(() => document.fonts.ready);
+        if ((await tab.evaluate(() => document.body.dataset.ready)) !== "1") {
+          problems.push(`${where}: the page did not finish drawing`);
+          await tab.close();
+          continue;
+        }
+        let shots = await tab.$$("section.shot");
+        if (opts.sample && variant.name === "slack-bot") shots = shots.slice(-1);
+        for (const shot of shots) {
+          const seq = await shot.evaluate((el) => el.dataset.seq);
+          const name = /^\d+$/.test(seq) ? `${pad(seq)}-${variant.name}.png` : `${seq}-${variant.name}.png`;
+          const png = path.join(dir, name);
+          await shot.screenshot({ path: png, animations: "disabled" });
+          pictures += 1;
+          // The message itself, without the frame's avatar and name line.
+          const box = await shot.evaluate((el) => {
+            const outer = el.getBoundingClientRect();
+            const inner = (el.querySelector(".card") || el.querySelector(".content")).getBoundingClientRect();
+            return { x: inner.x - outer.x, y: inner.y - outer.y + 20, width: inner.width, height: inner.height - 20 };
+          });
+          const scaled = Object.fromEntries(Object.entries(box).map(([k, v]) => [k, v * opts.scale]));
+          const ink = inked(png, scaled);
+          if (box.height < 16 || ink < 0.005) problems.push(`${where}: ${name} is blank (${(ink * 100).toFixed(2)}% drawn)`);
+          if (/^\d+$/.test(seq)) entry.rows.get(Number(seq)).shots[variant.name] = `${lifecycle}/${name}`;
+          else entry.threads.push(`${lifecycle}/${name}`);
+        }
+        await tab.close();
+      }
+      index.push(entry);
+    }
+  } finally {
+    await browser.close();
+  }
+
+  fs.writeFileSync(path.join(OUT, "index.html"), indexPage(index));
+  if (opts.docs) docs(opts.docs, index, problems);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`preview: ${pictures} pictures of ${lifecycles.length} lifecycles in ${seconds} s → ${path.relative(process.cwd(), path.join(OUT, "index.html")) || "index.html"}`);
+  if (problems.length) {
+    for (const problem of problems) console.error(`preview: ${problem}`);
+    process.exit(1);
+  }
+}
+
+function docs(dir, index, problems) {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const spec of DOCS) {
+    const entry = index.find((e) => e.lifecycle === spec.lifecycle);
+    if (!entry) {
+      problems.push(`docs: lifecycle ${spec.lifecycle} was not drawn`);
+      continue;
+    }
+    for (const variant of spec.variants) {
+      let from;
+      if (spec.thread) from = entry.threads.find((t) => t.endsWith(`/thread-${variant}.png`));
+      else from = [...entry.rows.values()].find((row) => spec.pick(row.record) && row.shots[variant])?.shots[variant];
+      if (!from) {
+        problems.push(`docs: no ${variant} picture for ${spec.name} in ${spec.lifecycle}`);
+        continue;
+      }
+      const to = `${spec.name}-${spec.thread ? "slack-thread" : variant}.png`;
+      fs.copyFileSync(path.join(OUT, from), path.join(dir, to));
+    }
+  }
+}
+
+function indexPage(index) {
+  const payloadsHref = path.relative(OUT, PAYLOADS).split(path.sep).join("/");
+  const chip = (record) =>
+    record.status === "filtered"
+      ? `<span class="chip filtered">filtered · not sent</span>`
+      : `<span class="chip ${esc(record.severity)}">${esc(record.stage)} · ${esc(record.severity)}</span>`;
+  const cell = (row, variant) => {
+    const shot = row.shots[variant.name];
+    if (shot) return `<td><a href="${esc(shot)}"><img loading="lazy" src="${esc(shot)}" alt="${esc(variant.label)}: ${esc(row.record.headline)}"></a></td>`;
+    return `<td class="none">${row.record.status === "filtered" ? "—" : ""}</td>`;
+  };
+  const sections = index.map((entry) => {
+    const rows = [...entry.rows.values()].sort((a, b) => a.record.seq - b.record.seq);
+    const threads = entry.threads.map((t) => `<a href="${esc(t)}"><img loading="lazy" src="${esc(t)}" alt="the whole thread in bot mode"></a>`).join("");
+    return `<section id="${esc(entry.lifecycle)}"><h2>${esc(entry.lifecycle)}</h2>
+<p class="links">pages: ${VARIANTS.map((v) => `<a href="pages/${esc(entry.lifecycle)}/${v.name}.html">${esc(v.label)}</a>`).join(" · ")}
+ · payloads: ${["slack", "slack-bot", "teams", "teams-messagecard", "sns"].map((d) => `<a href="${esc(payloadsHref)}/${d}/${esc(entry.lifecycle)}.jsonl">${d}</a>`).join(" · ")}</p>
+<table><thead><tr><th>#</th>${VARIANTS.map((v) => `<th>${esc(v.label)}</th>`).join("")}</tr></thead><tbody>
+${rows.map((row) => `<tr><th><div class="seq">${pad(row.record.seq)}</div><div class="fixture">${esc(row.record.fixture)}</div>${chip(row.record)}<div class="headline">${esc(row.record.headline)}</div></th>${VARIANTS.map((v) => cell(row, v)).join("")}</tr>`).join("\n")}
+</tbody></table>
+${threads ? `<h3>The whole thread (bot mode)</h3><div class="threads">${threads}</div>` : ""}</section>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>flagger-relay: every message, as it is shown</title>
+<style>
+body { font: 14px/1.4 system-ui, "Open Sans", sans-serif; margin: 24px; color: #222; }
+nav a { margin-right: 12px; }
+table { border-collapse: collapse; }
+th, td { border-top: 1px solid #ddd; padding: 8px; vertical-align: top; text-align: left; }
+tbody th { width: 180px; font-weight: normal; }
+td img { width: 360px; display: block; }
+td.none { color: #999; text-align: center; width: 360px; }
+.seq { font-size: 20px; font-weight: 700; }
+.fixture { color: #666; font-size: 12px; }
+.headline { margin-top: 4px; }
+.chip { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; margin-top: 4px; }
+.chip.info { background: #e3f6ec; } .chip.warning { background: #fdf3d8; } .chip.error { background: #fbe3ea; } .chip.filtered { background: #eee; color: #666; }
+.threads img { width: 480px; margin-right: 16px; }
+.links { font-size: 12px; color: #666; }
+</style></head><body>
+<h1>Every message, as its destination shows it</h1>
+<p>Each recorded lifecycle through the functions in dry run, in the order Flagger sent it. Slack and Teams are drawn
+here the way their clients lay them out (Teams with Microsoft's Adaptive Card renderer); bot mode shows the thread
+each event adds to. Click a picture for full size.</p>
+<nav>${index.map((e) => `<a href="#${esc(e.lifecycle)}">${esc(e.lifecycle)}</a>`).join("")}</nav>
+${sections.join("\n")}
+</body></html>
+`;
+}
+
+main().catch((err) => {
+  console.error(`preview: ${err.message}`);
+  process.exit(1);
+});
