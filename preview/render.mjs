@@ -5,7 +5,7 @@
 // headless Chromium:
 //
 //   target/preview/<lifecycle>/<nn>-<destination>.png   slack, slack-bot, teams, teams-dark
-//   target/preview/<lifecycle>/thread-slack-bot.png      a bot-mode thread, whole
+//   target/preview/<lifecycle>/thread-<nn>-slack-bot.png a bot-mode thread opened by event nn, whole
 //   target/preview/index.html                            each rollout in order, side by side
 //   target/preview/pages/<lifecycle>/<destination>.html  the pages the pictures are taken of
 //
@@ -125,28 +125,40 @@ document.body.dataset.ready = "1";
 `;
 }
 
+const pixelBox = (png, box, scale) => {
+  const x0 = Math.max(0, Math.round(box.x * scale)), y0 = Math.max(0, Math.round(box.y * scale));
+  const x1 = Math.min(png.width, Math.round((box.x + box.width) * scale)), y1 = Math.min(png.height, Math.round((box.y + box.height) * scale));
+  return { x0, y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+};
+
+function crop(png, box, scale) {
+  const { x0, y0, width, height } = pixelBox(png, box, scale);
+  const out = new PNG({ width, height });
+  PNG.bitblt(png, out, x0, y0, width, height, 0, 0);
+  return out;
+}
+
 // Share of pixels in the box that differ clearly from its most common colour: a drawn message
 // has text on a background; a blank one is the background alone.
-function inked(file, box) {
-  const png = PNG.sync.read(fs.readFileSync(file));
+function inked(png, box, scale) {
+  const { x0, y0, width, height } = pixelBox(png, box, scale);
+  if (!width || !height) return 0;
   const counts = new Map();
-  const pixels = [];
-  const x0 = Math.max(0, Math.floor(box.x)), y0 = Math.max(0, Math.floor(box.y));
-  const x1 = Math.min(png.width, Math.ceil(box.x + box.width)), y1 = Math.min(png.height, Math.ceil(box.y + box.height));
-  for (let y = y0; y < y1; y++) {
-    for (let x = x0; x < x1; x++) {
+  for (let y = y0; y < y0 + height; y++) {
+    for (let x = x0; x < x0 + width; x++) {
       const i = (y * png.width + x) * 4;
       const key = (png.data[i] << 16) | (png.data[i + 1] << 8) | png.data[i + 2];
-      pixels.push(key);
       counts.set(key, (counts.get(key) || 0) + 1);
     }
   }
-  if (!pixels.length) return 0;
   let background = 0, most = -1;
   for (const [key, n] of counts) if (n > most) [background, most] = [key, n];
   const channel = (key, shift) => (key >> shift) & 255;
-  const differs = pixels.filter((key) => [16, 8, 0].some((s) => Math.abs(channel(key, s) - channel(background, s)) > 40)).length;
-  return differs / pixels.length;
+  let differs = 0;
+  for (const [key, n] of counts) {
+    if ([16, 8, 0].some((s) => Math.abs(channel(key, s) - channel(background, s)) > 40)) differs += n;
+  }
+  return differs / (width * height);
 }
 
 async function main() {
@@ -178,78 +190,91 @@ async function main() {
   });
 
   const index = [];
+  const jobs = [];
+  for (const lifecycle of lifecycles) {
+    const dir = path.join(OUT, lifecycle);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(OUT, "pages", lifecycle), { recursive: true });
+    const entry = { lifecycle, rows: new Map(), threads: [] };
+    index.push(entry);
+    for (const variant of VARIANTS) jobs.push({ entry, variant });
+  }
   let pictures = 0;
-  try {
-    for (const lifecycle of lifecycles) {
-      const dir = path.join(OUT, lifecycle);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.mkdirSync(dir, { recursive: true });
-      fs.mkdirSync(path.join(OUT, "pages", lifecycle), { recursive: true });
-      const sample = SAMPLE.find((s) => s.lifecycle === lifecycle);
-      const entry = { lifecycle, rows: new Map(), threads: [] };
-      for (const variant of VARIANTS) {
-        const file = path.join(PAYLOADS, variant.source, `${lifecycle}.jsonl`);
-        if (!fs.existsSync(file)) {
-          problems.push(`${lifecycle}: no ${variant.source} payloads`);
-          continue;
-        }
-        let records = readJsonl(file);
-        for (const record of records) {
-          const row = entry.rows.get(record.seq) || { record, shots: {} };
-          entry.rows.set(record.seq, row);
-        }
-        // A bot-mode picture needs the thread before it; the sample keeps it and shows the last.
-        if (opts.sample && variant.name !== "slack-bot") records = records.filter(sample.pick);
-        if (opts.sample && variant.name === "slack-bot") {
-          const last = records.findLastIndex(sample.pick);
-          records = records.slice(0, last + 1);
-        }
-        const html = path.join(OUT, "pages", lifecycle, `${variant.name}.html`);
-        fs.writeFileSync(html, page(variant, lifecycle, records));
-
-        const tab = await context.newPage();
-        const where = `${lifecycle}/${variant.name}`;
-        tab.on("pageerror", (err) => problems.push(`${where}: page threw: ${err.message}`));
-        tab.on("console", (msg) => {
-          if (msg.type() === "error") problems.push(`${where}: console error: ${msg.text()}`);
-        });
-        tab.on("requestfailed", (req) => {
-          if (req.url().startsWith("file:")) problems.push(`${where}: could not load ${req.url()}`);
-        });
-        await tab.goto(pathToFileURL(html).href);
-        await tab.evaluate(() => document.fonts.ready);
-        if ((await tab.evaluate(() => document.body.dataset.ready)) !== "1") {
-          problems.push(`${where}: the page did not finish drawing`);
-          await tab.close();
-          continue;
-        }
-        let shots = await tab.$$("section.shot");
-        if (opts.sample && variant.name === "slack-bot") shots = shots.slice(-1);
-        for (const shot of shots) {
-          const seq = await shot.evaluate((el) => el.dataset.seq);
-          const name = /^\d+$/.test(seq) ? `${pad(seq)}-${variant.name}.png` : `${seq}-${variant.name}.png`;
-          const png = path.join(dir, name);
-          await shot.screenshot({ path: png, animations: "disabled" });
-          pictures += 1;
-          // The message itself, without the frame's avatar and name line.
-          const box = await shot.evaluate((el) => {
-            const outer = el.getBoundingClientRect();
-            const inner = (el.querySelector(".card") || el.querySelector(".content")).getBoundingClientRect();
-            return { x: inner.x - outer.x, y: inner.y - outer.y + 20, width: inner.width, height: inner.height - 20 };
-          });
-          const scaled = Object.fromEntries(Object.entries(box).map(([k, v]) => [k, v * opts.scale]));
-          const ink = inked(png, scaled);
-          if (box.height < 16 || ink < 0.005) problems.push(`${where}: ${name} is blank (${(ink * 100).toFixed(2)}% drawn)`);
-          if (/^\d+$/.test(seq)) entry.rows.get(Number(seq)).shots[variant.name] = `${lifecycle}/${name}`;
-          else entry.threads.push(`${lifecycle}/${name}`);
-        }
-        await tab.close();
-      }
-      index.push(entry);
+  const draw = async ({ entry, variant }) => {
+    const { lifecycle } = entry;
+    const file = path.join(PAYLOADS, variant.source, `${lifecycle}.jsonl`);
+    if (!fs.existsSync(file)) {
+      problems.push(`${lifecycle}: no ${variant.source} payloads`);
+      return;
     }
+    let records = readJsonl(file);
+    for (const record of records) {
+      if (!entry.rows.has(record.seq)) entry.rows.set(record.seq, { record, shots: {} });
+    }
+    const sample = opts.sample && SAMPLE.find((s) => s.lifecycle === lifecycle);
+    // A bot-mode picture needs the thread before it: the sample keeps it, and shows the last.
+    if (sample && variant.name !== "slack-bot") records = records.filter(sample.pick);
+    if (sample && variant.name === "slack-bot") records = records.slice(0, records.findLastIndex(sample.pick) + 1);
+    const html = path.join(OUT, "pages", lifecycle, `${variant.name}.html`);
+    fs.writeFileSync(html, page(variant, lifecycle, records));
+
+    const tab = await context.newPage();
+    const where = `${lifecycle}/${variant.name}`;
+    tab.on("pageerror", (err) => problems.push(`${where}: page threw: ${err.message}`));
+    tab.on("console", (msg) => {
+      if (msg.type() === "error") problems.push(`${where}: console error: ${msg.text()}`);
+    });
+    tab.on("requestfailed", (req) => {
+      if (req.url().startsWith("file:")) problems.push(`${where}: could not load ${req.url()}`);
+    });
+    try {
+      await tab.goto(pathToFileURL(html).href);
+      await tab.evaluate(() => document.fonts.ready);
+      if ((await tab.evaluate(() => document.body.dataset.ready)) !== "1") {
+        problems.push(`${where}: the page did not finish drawing`);
+        return;
+      }
+      // One capture of the whole page, cut into one picture per message: far quicker than a
+      // capture per element. `content` is the message without its avatar and name line.
+      let shots = await tab.evaluate(() =>
+        [...document.querySelectorAll("section.shot")].map((el) => {
+          const box = (e) => {
+            const r = e.getBoundingClientRect();
+            return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height };
+          };
+          const inner = el.querySelector(".card") || el.querySelector(".content");
+          const content = box(inner);
+          return { seq: el.dataset.seq, replies: Number(el.dataset.replies || 0), box: box(el), content: { ...content, y: content.y + 20, height: content.height - 20 } };
+        })
+      );
+      if (sample && variant.name === "slack-bot") shots = shots.slice(-1);
+      const capture = PNG.sync.read(await tab.screenshot({ fullPage: true, animations: "disabled" }));
+      for (const shot of shots) {
+        const name = /^\d+$/.test(shot.seq) ? `${pad(shot.seq)}-${variant.name}.png` : `${shot.seq}-${variant.name}.png`;
+        const picture = crop(capture, shot.box, opts.scale);
+        fs.writeFileSync(path.join(OUT, lifecycle, name), PNG.sync.write(picture));
+        pictures += 1;
+        const ink = inked(capture, shot.content, opts.scale);
+        if (shot.content.height < 16 || ink < 0.005) problems.push(`${where}: ${name} is blank (${(ink * 100).toFixed(2)}% drawn)`);
+        if (/^\d+$/.test(shot.seq)) entry.rows.get(Number(shot.seq)).shots[variant.name] = `${lifecycle}/${name}`;
+        else entry.threads.push({ file: `${lifecycle}/${name}`, replies: shot.replies });
+      }
+    } finally {
+      await tab.close();
+    }
+  };
+  try {
+    // Two pages at a time: Chromium draws while Node cuts and encodes the last capture.
+    const queue = [...jobs];
+    const worker = async () => {
+      while (queue.length) await draw(queue.shift());
+    };
+    await Promise.all([worker(), worker()]);
   } finally {
     await browser.close();
   }
+  for (const entry of index) entry.threads.sort((a, b) => a.file.localeCompare(b.file));
 
   fs.writeFileSync(path.join(OUT, "index.html"), indexPage(index));
   if (opts.docs) docs(opts.docs, index, problems);
@@ -271,7 +296,8 @@ function docs(dir, index, problems) {
     }
     for (const variant of spec.variants) {
       let from;
-      if (spec.thread) from = entry.threads.find((t) => t.endsWith(`/thread-${variant}.png`));
+      // The longest thread of the lifecycle: the rollout, not a false start before it.
+      if (spec.thread) from = [...entry.threads].sort((a, b) => b.replies - a.replies)[0]?.file;
       else from = [...entry.rows.values()].find((row) => spec.pick(row.record) && row.shots[variant])?.shots[variant];
       if (!from) {
         problems.push(`docs: no ${variant} picture for ${spec.name} in ${spec.lifecycle}`);
@@ -296,7 +322,7 @@ function indexPage(index) {
   };
   const sections = index.map((entry) => {
     const rows = [...entry.rows.values()].sort((a, b) => a.record.seq - b.record.seq);
-    const threads = entry.threads.map((t) => `<a href="${esc(t)}"><img loading="lazy" src="${esc(t)}" alt="the whole thread in bot mode"></a>`).join("");
+    const threads = entry.threads.map((t) => `<a href="${esc(t.file)}"><img loading="lazy" src="${esc(t.file)}" alt="a whole thread in bot mode"></a>`).join("");
     return `<section id="${esc(entry.lifecycle)}"><h2>${esc(entry.lifecycle)}</h2>
 <p class="links">pages: ${VARIANTS.map((v) => `<a href="pages/${esc(entry.lifecycle)}/${v.name}.html">${esc(v.label)}</a>`).join(" · ")}
  · payloads: ${["slack", "slack-bot", "teams", "teams-messagecard", "sns"].map((d) => `<a href="${esc(payloadsHref)}/${d}/${esc(entry.lifecycle)}.jsonl">${d}</a>`).join(" · ")}</p>

@@ -269,21 +269,22 @@
       const calls = record.calls || [];
       const post = calls.find((c) => c.method === "chat.postMessage");
       const update = calls.find((c) => c.method === "chat.update");
-      const ts = update ? update.body.ts : null;
       let replies = [];
-      if (ts) {
-        const thread = threads.get(ts) || { replies: [] };
+      if (post.answer_ts) {
+        threads.set(post.answer_ts, { parent: record.seq, replies: [] });
+      } else if (update) {
+        const thread = threads.get(update.body.ts);
+        if (!thread) throw new Error(`a reply in thread ${update.body.ts}, whose parent was not posted`);
         thread.replies.push(Object.assign({ __meta: record }, post.body));
         thread.last = record;
-        threads.set(ts, thread);
         replies = thread.replies;
       }
       frame(record.seq, threadView(record, replies, {}));
     }
-    let n = 0;
     for (const thread of threads.values()) {
-      n += 1;
-      frame(n === 1 ? "thread" : `thread${n}`, threadView(thread.last, thread.replies, { all: true }));
+      if (!thread.replies.length) continue;
+      frame(`thread-${String(thread.parent).padStart(2, "0")}`, threadView(thread.last, thread.replies, { all: true }));
+      root.lastChild.dataset.replies = thread.replies.length;
     }
   };
 })();
