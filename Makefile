@@ -112,8 +112,8 @@ preview: preview-tools
 	@if [ -n "$(DOCS)" ]; then $(MAKE) --no-print-directory preview-docs; fi
 
 preview-docs: preview-tools
-	cargo run --quiet -p flagger-relay-tests --example preview -- $(DOCS_LIFECYCLES)
-	node preview/render.mjs --scale 2 --out target/preview-docs --docs docs/preview $(DOCS_LIFECYCLES)
+	cargo run --quiet -p flagger-relay-tests --example preview -- --out target/preview-docs/payloads $(DOCS_LIFECYCLES)
+	node preview/render.mjs --scale 2 --payloads target/preview-docs/payloads --out target/preview-docs --docs docs/preview
 
 # A few messages drawn in every variant: fails when a page throws or a picture is blank.
 preview-check: preview-tools

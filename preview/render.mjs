@@ -14,9 +14,9 @@
 //
 //   node render.mjs [--sample] [--scale N] [--out DIR] [--payloads DIR] [--docs DIR] [LIFECYCLE…]
 //     --sample   a handful of messages only: the check `make test` runs
+//     --docs     only the pictures README shows, copied into DIR as well
 //     --out      where the pictures go instead of target/preview
 //     --payloads where the payloads are instead of target/preview/payloads
-//     --docs     also copy the pictures README shows into DIR
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -37,18 +37,17 @@ const VARIANTS = [
   { name: "teams-dark", source: "teams", label: "Teams (dark)", kind: "teams", theme: "dark" },
 ];
 
-// The messages `--sample` draws: the richest ones, a failure with its metric and an
-// Alertmanager group, in every variant.
+// The messages `--sample` draws: a failure in every variant (in bot mode, after the thread
+// before it) and an Alertmanager group as a card.
 const SAMPLE = [
-  { lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed" },
-  { lifecycle: "alertmanager", pick: (r) => r.fixture === "canary-rollback-group" },
+  { lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed", variants: ["slack", "slack-bot", "teams", "teams-dark"] },
+  { lifecycle: "alertmanager", pick: (r) => r.fixture === "canary-rollback-group", variants: ["teams"] },
 ];
 
-// The pictures README shows: docs/preview/<name>-<variant>.png.
+// The pictures README shows, drawn by `--docs DIR` as DIR/<name>-<variant>.png.
 const DOCS = [
   { name: "success", lifecycle: "canary-success", pick: (r) => r.stage === "succeeded", variants: ["slack", "teams"] },
-  { name: "failure", lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed", variants: ["slack", "teams", "teams-dark"] },
-  { name: "failure", lifecycle: "canary-rollback-metrics", pick: () => false, thread: true, variants: ["slack-bot"] },
+  { name: "failure", lifecycle: "canary-rollback-metrics", pick: (r) => r.stage === "failed", variants: ["slack", "slack-bot", "teams", "teams-dark"] },
   { name: "approval", lifecycle: "gated-success", pick: (r) => r.stage === "waiting-approval", variants: ["slack", "teams"] },
   { name: "alertmanager", lifecycle: "alertmanager", pick: (r) => r.fixture === "canary-rollback-group", variants: ["slack", "teams"] },
 ];
@@ -165,7 +164,10 @@ async function main() {
   const opts = options(process.argv.slice(2));
   let lifecycles = lifecyclesIn(PAYLOADS);
   if (opts.lifecycles.length) lifecycles = lifecycles.filter((l) => opts.lifecycles.includes(l));
-  if (opts.sample) lifecycles = lifecycles.filter((l) => SAMPLE.some((s) => s.lifecycle === l));
+  // A selection draws only the first message of each lifecycle it picks (in bot mode with
+  // the thread before it: a reply needs its parent).
+  const selection = opts.docs ? DOCS : opts.sample ? SAMPLE : null;
+  if (selection) lifecycles = lifecycles.filter((l) => selection.some((s) => s.lifecycle === l));
   if (!lifecycles.length) throw new Error("nothing to draw: no such lifecycle in the payloads");
 
   fs.mkdirSync(path.join(OUT, "assets"), { recursive: true });
@@ -198,10 +200,13 @@ async function main() {
     fs.mkdirSync(path.join(OUT, "pages", lifecycle), { recursive: true });
     const entry = { lifecycle, rows: new Map(), threads: [] };
     index.push(entry);
-    for (const variant of VARIANTS) jobs.push({ entry, variant });
+    for (const variant of VARIANTS) {
+      const spec = selection && selection.find((s) => s.lifecycle === lifecycle && s.variants.includes(variant.name));
+      if (!selection || spec) jobs.push({ entry, variant, spec });
+    }
   }
   let pictures = 0;
-  const draw = async ({ entry, variant }) => {
+  const draw = async ({ entry, variant, spec }) => {
     const { lifecycle } = entry;
     const file = path.join(PAYLOADS, variant.source, `${lifecycle}.jsonl`);
     if (!fs.existsSync(file)) {
@@ -212,10 +217,16 @@ async function main() {
     for (const record of records) {
       if (!entry.rows.has(record.seq)) entry.rows.set(record.seq, { record, shots: {} });
     }
-    const sample = opts.sample && SAMPLE.find((s) => s.lifecycle === lifecycle);
-    // A bot-mode picture needs the thread before it: the sample keeps it, and shows the last.
-    if (sample && variant.name !== "slack-bot") records = records.filter(sample.pick);
-    if (sample && variant.name === "slack-bot") records = records.slice(0, records.findLastIndex(sample.pick) + 1);
+    let wanted = null;
+    if (spec) {
+      const at = records.findIndex(spec.pick);
+      if (at < 0) {
+        problems.push(`${lifecycle}: no ${variant.name} message is the one picked for ${spec.name || "the sample"}`);
+        return;
+      }
+      wanted = String(records[at].seq);
+      records = variant.name === "slack-bot" ? records.slice(0, at + 1) : [records[at]];
+    }
     const html = path.join(OUT, "pages", lifecycle, `${variant.name}.html`);
     fs.writeFileSync(html, page(variant, lifecycle, records));
 
@@ -248,7 +259,7 @@ async function main() {
           return { seq: el.dataset.seq, replies: Number(el.dataset.replies || 0), box: box(el), content: { ...content, y: content.y + 20, height: content.height - 20 } };
         })
       );
-      if (sample && variant.name === "slack-bot") shots = shots.slice(-1);
+      if (wanted) shots = shots.filter((shot) => shot.seq === wanted);
       const capture = PNG.sync.read(await tab.screenshot({ fullPage: true, animations: "disabled" }));
       for (const shot of shots) {
         const name = /^\d+$/.test(shot.seq) ? `${pad(shot.seq)}-${variant.name}.png` : `${shot.seq}-${variant.name}.png`;
@@ -290,21 +301,13 @@ function docs(dir, index, problems) {
   fs.mkdirSync(dir, { recursive: true });
   for (const spec of DOCS) {
     const entry = index.find((e) => e.lifecycle === spec.lifecycle);
-    if (!entry) {
-      problems.push(`docs: lifecycle ${spec.lifecycle} was not drawn`);
-      continue;
-    }
     for (const variant of spec.variants) {
-      let from;
-      // The longest thread of the lifecycle: the rollout, not a false start before it.
-      if (spec.thread) from = [...entry.threads].sort((a, b) => b.replies - a.replies)[0]?.file;
-      else from = [...entry.rows.values()].find((row) => spec.pick(row.record) && row.shots[variant])?.shots[variant];
-      if (!from) {
+      const row = entry && [...entry.rows.values()].find((r) => spec.pick(r.record) && r.shots[variant]);
+      if (!row) {
         problems.push(`docs: no ${variant} picture for ${spec.name} in ${spec.lifecycle}`);
         continue;
       }
-      const to = `${spec.name}-${spec.thread ? "slack-thread" : variant}.png`;
-      fs.copyFileSync(path.join(OUT, from), path.join(dir, to));
+      fs.copyFileSync(path.join(OUT, row.shots[variant]), path.join(dir, `${spec.name}-${variant}.png`));
     }
   }
 }

@@ -225,8 +225,12 @@
     const blocks = body.blocks ? body.blocks.map(block).join("") : "";
     const broadcast = options.broadcast ? `<div class="broadcast">Also sent to the channel</div>` : "";
     const label = options.label ? `<div class="thread-label">${html(options.label)}</div>` : "";
-    return `<div class="message">${label}${avatar}<div class="content">
-      <div class="name-line"><span class="name">${html(name)}</span><span class="app">APP</span><span class="time">${time(meta.at)}</span>${options.edited ? '<span class="edited">(edited)</span>' : ""}</div>
+    // Slack folds a sender's messages that follow each other within minutes under one name.
+    const head = options.compact
+      ? ""
+      : `<div class="name-line"><span class="name">${html(name)}</span><span class="app">APP</span><span class="time">${time(meta.at)}</span>${options.edited ? '<span class="edited">(edited)</span>' : ""}</div>`;
+    return `<div class="message${options.compact ? " compact" : ""}">${label}${options.compact ? '<div class="gutter"></div>' : avatar}<div class="content">
+      ${head}
       ${broadcast}${text}${blocks}${(body.attachments || []).map(attachment).join("")}
     </div></div>`;
   }
@@ -244,7 +248,15 @@
     let out = `<div class="channel-label">Thread · #deployments</div>${message(update.body, record, { edited: true })}`;
     out += `<div class="replies-rule"><span>${replies.length} ${replies.length === 1 ? "reply" : "replies"}</span></div>`;
     if (earlier > 0) out += `<div class="earlier">… ${earlier} earlier ${earlier === 1 ? "reply" : "replies"}</div>`;
-    out += shown.map((reply) => message(reply, reply.__meta || record, { broadcast: reply.reply_broadcast })).join("");
+    const FOLD_MS = 5 * 60 * 1000;
+    out += shown
+      .map((reply, i) => {
+        const meta = reply.__meta || record;
+        const before = i > 0 ? shown[i - 1].__meta || record : null;
+        const compact = !!before && !reply.reply_broadcast && typeof meta.at === "number" && meta.at - before.at < FOLD_MS;
+        return message(reply, meta, { broadcast: reply.reply_broadcast, compact });
+      })
+      .join("");
     return out;
   }
 
