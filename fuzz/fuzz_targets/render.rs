@@ -1,19 +1,19 @@
-//! Any body that parses as a Flagger event renders, for every destination, to JSON within the
-//! destination's size limits.
+//! Any body that parses as a Flagger event or an Alertmanager group renders, for every
+//! destination, to JSON within the destination's size limits.
 #![no_main]
 
-use flagger_relay_core::{CanaryEvent, classify};
+use flagger_relay_core::{Notification, Presentation};
 use flagger_relay_teams::render::CardFormat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let Ok(event) = CanaryEvent::from_slice(body) else {
+    let Ok(notification) = Notification::from_slice(body) else {
         return;
     };
-    let classification = classify(&event);
-    let _ = classification.headline(&event);
+    let classification = notification.classify();
+    let message = Presentation::new(&notification, &classification);
 
-    let slack = flagger_relay_slack::render::message(&event, &classification, &Default::default());
+    let slack = flagger_relay_slack::render::message(&message, &Default::default());
     let slack = serde_json::to_string(&slack).expect("a Slack message serializes");
     assert!(
         slack.len() < 64 * 1024,
@@ -22,7 +22,7 @@ fuzz_target!(|body: &[u8]| {
     );
 
     for format in [CardFormat::Adaptive, CardFormat::MessageCard] {
-        let card = flagger_relay_teams::render::message(&event, &classification, format);
+        let card = flagger_relay_teams::render::message(&message, format);
         let card = serde_json::to_vec(&card).expect("a Teams card serializes");
         assert!(
             card.len() <= 28_000,
@@ -32,7 +32,7 @@ fuzz_target!(|body: &[u8]| {
     }
 
     for fifo in [false, true] {
-        let publish = flagger_relay_sns::render::publish(&event, &classification, fifo);
+        let publish = flagger_relay_sns::render::publish(&message, fifo);
         assert!(
             publish.size() <= 262_144,
             "SNS publish of {} bytes",

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flagger_relay_core::{CanaryEvent, Classification, Notification};
+use flagger_relay_core::{Notification, Presentation};
 use flagger_relay_teams::CardFormat;
 
 fn bodies() -> Vec<Vec<u8>> {
@@ -30,14 +30,12 @@ fn bodies() -> Vec<Vec<u8>> {
     bodies
 }
 
-/// Runs `render` on every body, as the relay would get to it.
-fn each_event(bodies: &[Vec<u8>], mut render: impl FnMut(&CanaryEvent, &Classification)) {
+/// Runs `render` on every body, as the relay would get to it: parsed, classified, presented.
+fn each_event(bodies: &[Vec<u8>], mut render: impl FnMut(&Presentation<'_>)) {
     for body in bodies {
         if let Ok(notification) = Notification::from_slice(black_box(body)) {
             let classification = notification.classify();
-            if let Notification::Canary(event) = &notification {
-                render(event, &classification);
-            }
+            render(&Presentation::new(&notification, &classification));
         }
     }
 }
@@ -57,39 +55,34 @@ fn pipeline(c: &mut Criterion) {
     });
     group.bench_function("parse+classify", |b| {
         b.iter(|| {
-            each_event(&bodies, |_, classification| {
-                black_box(classification);
-            })
+            for body in &bodies {
+                if let Ok(notification) = Notification::from_slice(black_box(body)) {
+                    black_box(notification.classify());
+                }
+            }
         })
     });
     group.bench_function("slack", |b| {
         b.iter(|| {
-            each_event(&bodies, |event, classification| {
-                let message = flagger_relay_slack::render::message(event, classification, &slack);
+            each_event(&bodies, |presentation| {
+                let message = flagger_relay_slack::render::message(presentation, &slack);
                 black_box(serde_json::to_vec(&message).unwrap_or_default());
             })
         })
     });
     group.bench_function("teams", |b| {
         b.iter(|| {
-            each_event(&bodies, |event, classification| {
-                let message = flagger_relay_teams::render::message(
-                    event,
-                    classification,
-                    CardFormat::Adaptive,
-                );
+            each_event(&bodies, |presentation| {
+                let message =
+                    flagger_relay_teams::render::message(presentation, CardFormat::Adaptive);
                 black_box(serde_json::to_vec(&message).unwrap_or_default());
             })
         })
     });
     group.bench_function("sns", |b| {
         b.iter(|| {
-            each_event(&bodies, |event, classification| {
-                black_box(flagger_relay_sns::render::publish(
-                    event,
-                    classification,
-                    false,
-                ));
+            each_event(&bodies, |presentation| {
+                black_box(flagger_relay_sns::render::publish(presentation, false));
             })
         })
     });

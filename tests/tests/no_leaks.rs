@@ -16,13 +16,20 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
-use flagger_relay_core::secrets::resolve_with;
+use flagger_relay_core::secrets::{SecretSetting, resolve_with};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
 use flagger_relay_tests::{Call, fixtures, read};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every destination's secret settings: these tests resolve Slack's and Teams' alike.
+const DESTINATIONS: &[SecretSetting] = &[
+    flagger_relay_slack::SECRETS[0],
+    flagger_relay_slack::SECRETS[1],
+    flagger_relay_teams::SECRETS[0],
+];
 
 const ADVANCE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1721556000123"}}"#;
 
@@ -214,7 +221,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN_SECRET_ARN", &token),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
         .await
         .expect("both secrets resolve");
     assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some(TOKEN));
@@ -258,7 +265,7 @@ async fn teams_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
         .await
         .expect("the secret resolves");
     let relay = flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration");
@@ -473,7 +480,7 @@ async fn invalid_configuration_leaks_nothing() {
             ),
         ]),
     ] {
-        let err = resolve_with(&env, || async { store() })
+        let err = resolve_with(&env, DESTINATIONS, || async { store() })
             .await
             .expect_err("refused");
         assert_clean("a secret reference error", &err.to_string());
@@ -519,7 +526,7 @@ async fn secret_store_failures_leak_nothing() {
         ("an unreachable store", &missing, unreachable.as_str()),
     ] {
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", arn.as_str())]);
-        let err = resolve_with(&env, || async { sdk_config(endpoint) })
+        let err = resolve_with(&env, DESTINATIONS, || async { sdk_config(endpoint) })
             .await
             .expect_err(what);
         assert_clean(&format!("the error for {what}"), &err.to_string());
@@ -566,7 +573,7 @@ async fn slack_bot_mode_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
         .await
         .expect("the bot token resolves");
     let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");

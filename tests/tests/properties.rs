@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use flagger_relay_core::{CanaryEvent, Notification, classify};
+use flagger_relay_core::{CanaryEvent, Notification, Presentation, classify};
 use flagger_relay_slack::render::{Overrides, message as slack_message};
 use flagger_relay_teams::render::{CardFormat, message as teams_message};
 use flagger_relay_tests::Call;
@@ -352,7 +352,7 @@ proptest! {
     #[test]
     fn classification_never_panics_and_keeps_headlines_short(event in event()) {
         let classification = classify(&event);
-        let headline = classification.headline(&event);
+        let headline = classification.headline.clone();
         // Without a message the headline is `webhook notice (<phase>)`, which is not clipped:
         // see `a_headline_without_a_message_is_clipped_too`.
         if event.event_message().is_some() {
@@ -363,21 +363,21 @@ proptest! {
     #[test]
     fn slack_messages_are_valid_json_within_slack_limits(event in event(), channel in prop::option::of(text())) {
         let overrides = Overrides { channel, ..Overrides::default() };
-        let payload = json_of(&slack_message(&event, &classify(&event), &overrides)).map_err(TestCaseError::fail)?;
+        let payload = json_of(&present(&event, |m| slack_message(m, &overrides))).map_err(TestCaseError::fail)?;
         slack_within_limits(&payload, true).map_err(TestCaseError::fail)?;
     }
 
     #[test]
     fn teams_cards_are_valid_json_within_teams_limits(event in event()) {
         for format in [CardFormat::Adaptive, CardFormat::MessageCard] {
-            let payload = json_of(&teams_message(&event, &classify(&event), format)).map_err(TestCaseError::fail)?;
+            let payload = json_of(&present(&event, |m| teams_message(m, format))).map_err(TestCaseError::fail)?;
             teams_within_limits(format, &payload).map_err(|e| TestCaseError::fail(format!("{format:?}: {e}")))?;
         }
     }
 
     #[test]
     fn sns_publishes_are_valid_json_within_sns_limits(event in event(), fifo in any::<bool>()) {
-        let publish = flagger_relay_sns::render::publish(&event, &classify(&event), fifo);
+        let publish = present(&event, |m| flagger_relay_sns::render::publish(m, fifo));
         json_of(&publish).map_err(TestCaseError::fail)?;
         let message: Value = serde_json::from_str(publish.message()).map_err(|e| TestCaseError::fail(format!("Message is not JSON: {e}")))?;
         prop_assert!(message["default"].is_string() || message["default"].is_object(), "no `default` message");
@@ -402,7 +402,7 @@ fn a_headline_without_a_message_is_clipped_too() {
         "p".repeat(500)
     );
     let event = CanaryEvent::from_slice(body.as_bytes()).expect("a gating-hook payload");
-    let headline = classify(&event).headline(&event);
+    let headline = classify(&event).headline;
     assert!(
         headline.chars().count() <= 120,
         "headline of {} characters",
@@ -417,13 +417,18 @@ fn a_headline_without_a_message_is_clipped_too() {
 fn slack_never_cuts_an_entity_in_half() {
     let body = json!({"name": "a", "namespace": "b", "metadata": {"eventMessage": "<".repeat(5000), "k": "<".repeat(5000)}});
     let event = CanaryEvent::from_slice(body.to_string().as_bytes()).expect("an event");
-    let payload = json_of(&slack_message(
-        &event,
-        &classify(&event),
-        &Overrides::default(),
-    ))
+    let payload = json_of(&present(&event, |m| {
+        slack_message(m, &Overrides::default())
+    }))
     .expect("JSON");
     slack_within_limits(&payload, false).expect("every `&` starts a whole entity");
+}
+
+/// Renders `event` from the presentation the relay would build for it.
+fn present<R>(event: &CanaryEvent, render: impl FnOnce(&Presentation<'_>) -> R) -> R {
+    let notification = Notification::Canary(event.clone());
+    let classification = notification.classify();
+    render(&Presentation::new(&notification, &classification))
 }
 
 /// A dry-run relay for the handler property: renders, sends nothing.

@@ -5,12 +5,19 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
-use flagger_relay_core::secrets::{ResolvedEnv, SecretError, resolve_with};
+use flagger_relay_core::secrets::{ResolvedEnv, SecretError, SecretSetting, resolve_with};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
 use flagger_relay_tests::{Call, read};
 use std::collections::HashMap;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every destination's secret settings: these tests resolve Slack's and Teams' alike.
+const DESTINATIONS: &[SecretSetting] = &[
+    flagger_relay_slack::SECRETS[0],
+    flagger_relay_slack::SECRETS[1],
+    flagger_relay_teams::SECRETS[0],
+];
 
 const HOOK_PATH: &str = "/services/T0STORE/B0STORE/fromthestore";
 const ADVANCE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1721556000123"}}"#;
@@ -54,7 +61,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 async fn resolve(
     env: &HashMap<String, String>,
 ) -> Result<ResolvedEnv<'_, HashMap<String, String>>, SecretError> {
-    resolve_with(env, || async { function_sdk() }).await
+    resolve_with(env, DESTINATIONS, || async { function_sdk() }).await
 }
 
 async fn slack() -> MockServer {
@@ -287,7 +294,7 @@ mod cold_start_errors {
             ),
         ] {
             let env = vars(&[(reference, arn)]);
-            let err = resolve_with(&env, || async { denied_sdk.clone() })
+            let err = resolve_with(&env, DESTINATIONS, || async { denied_sdk.clone() })
                 .await
                 .expect_err("access is denied");
             // AWS answers `AccessDeniedException` in a JSON body, which the SDK reads with its
@@ -353,7 +360,7 @@ mod cold_start_errors {
         let arn =
             format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/unreachable");
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", &arn)]);
-        let err = resolve_with(&env, || async {
+        let err = resolve_with(&env, DESTINATIONS, || async {
             sdk_config(&endpoint, "us-east-1", dummy_credentials())
         })
         .await

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::types::{
 use flagger_relay_core::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use flagger_relay_core::filter::Filter;
 use flagger_relay_core::{Classification, Notification, Stage};
+use flagger_relay_core::{Destination, Presentation};
 use flagger_relay_slack::bot::SlackBot;
 use flagger_relay_slack::render::escape;
 use flagger_relay_tests::moto::{self, Moto};
@@ -211,7 +212,6 @@ fn bot_with_aws(slack: &Slack, table: Option<&str>, aws: aws_config::SdkConfig) 
         .expect("valid bot settings")
         .expect("bot mode is on with a token")
         .with_sdk_config(aws)
-        .with_retry_policy(fast())
 }
 
 /// One event as the relay hands it over: parsed, classified, filtered.
@@ -251,17 +251,14 @@ impl Event {
         escape(&format!(
             "{}: {}",
             self.notification.subject(),
-            self.notification.headline(&self.classification)
+            self.classification.headline.clone()
         ))
     }
 
     async fn deliver(&self, bot: &SlackBot) -> Result<Delivered, DeliveryFailure> {
-        bot.deliver(
-            &self.notification,
-            &self.classification,
-            Instant::now() + Duration::from_secs(10),
-        )
-        .await
+        let message = Presentation::new(&self.notification, &self.classification);
+        bot.deliver(&message, &fast(), Instant::now() + Duration::from_secs(10))
+            .await
     }
 }
 

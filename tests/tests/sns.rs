@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use flagger_relay_core::{Destination, Notification, Relay};
+use flagger_relay_core::{Destination, Notification, Presentation, Relay};
 use flagger_relay_sns::{SnsPublish, SnsTopic, relay_from_env, relay_with_sdk_config};
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::{Call, env, fixtures, lifecycles, read};
@@ -145,9 +145,10 @@ fn raw_notification(message: &aws_sdk_sqs::types::Message) -> Received {
 fn expected(relay: &Relay<SnsTopic>, body: &[u8]) -> (SnsPublish, Received) {
     let notification =
         Notification::from_slice(body).expect("a Flagger event or Alertmanager notification");
+    let classification = notification.classify();
     let publish = relay
         .destination()
-        .render(&notification, &notification.classify());
+        .render(&Presentation::new(&notification, &classification));
     let message: Value = serde_json::from_str(publish.message()).expect("the message is JSON");
     let received = Received {
         message: message["default"]

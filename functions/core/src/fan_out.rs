@@ -8,11 +8,73 @@
 //! flagger-relay document, goes straight to the dead-letter queue and returns success, since
 //! retrying it could only fail again.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alertmanager::AlertGroup;
+use crate::classify::{Severity, Stage};
 use crate::event::{CanaryEvent, EventError};
 use crate::notification::Notification;
+
+// The SNS function's document: written by the SNS function, read back here by the functions
+// subscribed to its topic, so its shape is defined once, for both sides. `SCHEMA.md` in the
+// SNS function documents it for every other subscriber.
+
+/// Version of the [`EventDocument`] layout. Adding a field keeps it; renaming, removing or
+/// changing the meaning of one bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The `default` message: a Flagger event's document or an Alertmanager group's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Document {
+    Event(EventDocument),
+    Alerts(AlertsDocument),
+}
+
+/// The `default` message for an Alertmanager notification: the payload unchanged under
+/// `alertmanager`, with the same derived fields as an event's document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertsDocument {
+    pub schema: u32,
+    /// Always [`SOURCE_ALERTMANAGER`]; a Flagger event's document has `name` and `metadata` instead.
+    pub source: &'static str,
+    /// The canary, when the alerts carry `name` and `namespace` labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub summary: String,
+    pub stage: Stage,
+    pub severity: Severity,
+    /// The webhook payload as Alertmanager sent it (version 4).
+    pub alertmanager: AlertGroup,
+    /// Set when alerts or annotation texts had to be left out to fit SNS's limit.
+    pub truncated: bool,
+}
+
+/// The `default` message: the event as Flagger sent it, plus what a machine would otherwise
+/// have to work out. A public contract, documented with an example in `SCHEMA.md`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventDocument {
+    pub schema: u32,
+    /// `name`, `namespace`, `phase`, `checksum` (when Flagger sent one) and `metadata`,
+    /// unchanged.
+    #[serde(flatten)]
+    pub event: CanaryEvent,
+    /// `metadata.timestamp` as RFC 3339 UTC with milliseconds; `null` when there is none.
+    pub time: Option<String>,
+    pub summary: String,
+    pub stage: Stage,
+    pub severity: Severity,
+    /// What the classifier read out of the message (weights, metric, hook, reason …), as
+    /// [`crate::classify::Details`] serializes it.
+    pub details: serde_json::Value,
+    /// Set when a field had to be shortened (or user metadata left out) to fit SNS's limit.
+    pub truncated: bool,
+}
+
+/// `source` of an Alertmanager group's document.
+pub const SOURCE_ALERTMANAGER: &str = "alertmanager";
 
 /// `{"Records":[{"Sns":{"Message": …}}]}`, as Lambda delivers a topic subscription. Only the
 /// fields the relay reads are declared: Lambda's SNS records name some fields differently from
@@ -50,7 +112,7 @@ struct DocumentShape {
     alertmanager: Option<serde_json::Value>,
 }
 
-/// Reads a flagger-relay SNS document (`schema` 1): the Flagger event its fields are, or the
+/// Reads a flagger-relay SNS document ([`SCHEMA_VERSION`]): the Flagger event its fields are, or the
 /// Alertmanager group under `alertmanager`. Anything else is refused, so that a stray publish
 /// to the topic is parked, never relayed or retried.
 pub fn from_document(message: &[u8]) -> Result<Notification, EventError> {
@@ -59,13 +121,17 @@ pub fn from_document(message: &[u8]) -> Result<Notification, EventError> {
     };
     let shape: DocumentShape = serde_json::from_slice(message).map_err(|_| not_ours())?;
     match (shape.schema, shape.source.as_deref(), shape.alertmanager) {
-        (Some(1), Some("alertmanager"), Some(group)) => serde_json::from_value::<AlertGroup>(group)
-            .map(Notification::Alerts)
-            .map_err(|err| EventError::Field {
-                field: "alertmanager".into(),
-                problem: err.to_string(),
-            }),
-        (Some(1), _, None) => CanaryEvent::from_slice(message).map(Notification::Canary),
+        (Some(SCHEMA_VERSION), Some(SOURCE_ALERTMANAGER), Some(group)) => {
+            serde_json::from_value::<AlertGroup>(group)
+                .map(Notification::Alerts)
+                .map_err(|err| EventError::Field {
+                    field: "alertmanager".into(),
+                    problem: err.to_string(),
+                })
+        }
+        (Some(SCHEMA_VERSION), _, None) => {
+            CanaryEvent::from_slice(message).map(Notification::Canary)
+        }
         (Some(other), _, _) => Err(EventError::Invalid(format!(
             "flagger-relay document schema {other} is not supported"
         ))),

@@ -3,26 +3,39 @@
 //! Destinations (Slack, Teams, SNS) live in their own crates and plug in through
 //! [`relay::Destination`].
 
+// What comes in: a request at the Function URL (or an SNS record in fan-out mode), admitted
+// by the HTTP contract and parsed into one of the payloads Flagger and Alertmanager send.
 pub mod alertmanager;
-pub mod classify;
-pub mod config;
 pub mod contract;
+pub mod event;
+pub mod fan_out;
+pub mod notification;
+
+// What it means, and how it is said: classification, noise control and the presentation
+// every destination renders.
+pub mod classify;
+pub mod filter;
+pub mod present;
+pub mod text;
+
+// What goes out: one relay per invocation, delivery with its verdicts and retries, and what
+// happens to an event its destination did not take.
 pub mod dead_letter;
 pub mod deliver;
-pub mod event;
-pub mod facts;
-pub mod fan_out;
-pub mod filter;
-pub mod notification;
-pub mod redact;
 pub mod redrive;
 pub mod relay;
+
+// Configuration and the AWS edges it needs: settings read once at cold start, secrets from
+// their stores, and what is never shown.
+pub mod aws;
+pub mod config;
+pub mod redact;
 pub mod secrets;
-pub mod text;
 
 pub use classify::{Classification, Severity, Stage, classify};
 pub use event::CanaryEvent;
 pub use notification::Notification;
+pub use present::Presentation;
 pub use relay::{Destination, Relay, serve};
 
 /// A function's life after configuration: serve Lambda invocations, or, run by hand as
@@ -60,11 +73,15 @@ pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
 }
 
-/// The process environment with every `*_SECRET_ARN` reference fetched from its store, read
-/// once at cold start; a reference that cannot be read ends the cold start with one log line.
-pub async fn environment(function: &str) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
+/// The process environment with every `*_SECRET_ARN` reference among the relay's and the
+/// destination's secret settings fetched from its store, read once at cold start; a
+/// reference that cannot be read ends the cold start with one log line.
+pub async fn environment(
+    function: &str,
+    secrets: &[secrets::SecretSetting],
+) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
     static PROCESS: config::ProcessEnv = config::ProcessEnv;
-    secrets::resolve(&PROCESS)
+    secrets::resolve(&PROCESS, secrets)
         .await
         .unwrap_or_else(|err| exit_on_config_error(function, &err))
 }

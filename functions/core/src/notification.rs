@@ -4,12 +4,14 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::alertmanager::{AlertGroup, AlertStatus, CANARY_ROLLBACK};
-use crate::classify::{Classification, Details, Severity, Stage, classify};
+use crate::alertmanager::AlertGroup;
+use crate::classify::{Classification, classify, classify_alerts};
 use crate::event::{CanaryEvent, EventError};
 use crate::text::truncate;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serializes as the payload it was parsed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Notification {
     /// Flagger's event webhook payload.
     Canary(CanaryEvent),
@@ -56,14 +58,6 @@ impl Notification {
         match self {
             Notification::Canary(event) => classify(event),
             Notification::Alerts(group) => classify_alerts(group),
-        }
-    }
-
-    /// What happened, in words, without the subject's name.
-    pub fn headline(&self, classification: &Classification) -> String {
-        match self {
-            Notification::Canary(event) => classification.headline(event),
-            Notification::Alerts(group) => alerts_headline(group),
         }
     }
 
@@ -126,65 +120,10 @@ impl AlertGroup {
     }
 }
 
-/// `canary_rollback` firing is a failed canary; a resolved group is information; any other
-/// alert takes its `severity` label (`critical` → error, `warning` → warning).
-pub fn classify_alerts(group: &AlertGroup) -> Classification {
-    let firing = group.status == AlertStatus::Firing;
-    let (stage, severity) = if !firing {
-        (Stage::Info, Severity::Info)
-    } else if group.alertname() == Some(CANARY_ROLLBACK) {
-        (Stage::Failed, Severity::Error)
-    } else {
-        let label = group.common_labels.get("severity").or_else(|| {
-            group
-                .alerts
-                .first()
-                .and_then(|alert| alert.labels.get("severity"))
-        });
-        let severity = match label.map(String::as_str) {
-            Some("critical") => Severity::Error,
-            Some("warning") => Severity::Warning,
-            _ => Severity::Info,
-        };
-        (Stage::Info, severity)
-    };
-    let details = Details {
-        target: group
-            .canary()
-            .map(|(name, namespace)| format!("{name}.{namespace}")),
-        ..Details::default()
-    };
-    Classification {
-        stage,
-        severity,
-        details,
-    }
-}
-
-fn alerts_headline(group: &AlertGroup) -> String {
-    let firing = group.firing().count();
-    let resolved = group.resolved().count();
-    let name = group.alertname().unwrap_or("alerts");
-    let counts = match (firing, resolved) {
-        (0, _) => "resolved".to_owned(),
-        (_, 0) => "firing".to_owned(),
-        (f, r) => format!("{f} firing, {r} resolved"),
-    };
-    // Without a canary the alert name is already the subject; don't say it twice.
-    let what = match group.canary() {
-        Some(_) => format!("{name} {counts}"),
-        None => counts,
-    };
-    let headline = match group.summary() {
-        Some(summary) => format!("{what}: {summary}"),
-        None => what,
-    };
-    truncate(&headline, 120).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{Severity, Stage};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
@@ -222,10 +161,7 @@ mod tests {
         let (notification, c) = alerts("canary-rollback-firing");
         assert_eq!((c.stage, c.severity), (Stage::Failed, Severity::Error));
         assert_eq!(notification.subject(), "podinfo.test");
-        assert_eq!(
-            notification.headline(&c),
-            "canary_rollback firing: Canary failed"
-        );
+        assert_eq!(c.headline.clone(), "canary_rollback firing: Canary failed");
         assert_eq!(notification.source(), "alertmanager");
     }
 
@@ -251,10 +187,7 @@ mod tests {
             "canary_rollback",
             "the group spans several canaries"
         );
-        assert_eq!(
-            notification.headline(&c),
-            "2 firing, 1 resolved: Canary failed"
-        );
+        assert_eq!(c.headline.clone(), "2 firing, 1 resolved: Canary failed");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::Message;
 use tokio::time::Instant;
 
-use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord, sdk_reason};
+use crate::aws::sdk_reason;
+use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
 use crate::relay::{Destination, Relay};
@@ -63,7 +64,7 @@ pub async fn redrive<D: Destination>(
                     record.failure_class,
                     record.last_attempt,
                     record.attempts,
-                    notification.headline(&classification)
+                    classification.headline
                 );
             }
             report.left += 1;

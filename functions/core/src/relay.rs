@@ -9,55 +9,39 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::classify::Classification;
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
-use crate::deliver::{
-    AttemptError, Delivered, DeliveryFailure, FailureClass, RetryPolicy, with_retries,
-};
+use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
 use crate::notification::Notification;
+use crate::present::Presentation;
 use crate::redact::Redactor;
 
-/// A place events go: Slack, Teams, SNS. Rendering is pure; sending is one attempt, which the
-/// relay retries within the invocation's deadline.
+/// A place events go: Slack, Teams, SNS. A destination is two things: how a message looks
+/// there, and how it gets there.
 pub trait Destination: Send + Sync + 'static {
     /// The destination's kind as callers and logs see it (`slack`); never its address.
     const KIND: &'static str;
 
+    /// What is sent, and what a dry run shows.
     type Payload: Serialize + Send + Sync;
 
-    /// A Flagger event or an Alertmanager group, as this destination shows it.
-    fn render(&self, notification: &Notification, classification: &Classification)
-    -> Self::Payload;
+    /// How a message looks here. Pure.
+    fn render(&self, message: &Presentation<'_>) -> Self::Payload;
 
-    /// One attempt at delivering, which must not take longer than `timeout`.
-    fn send(
+    /// Gets one message to the destination before `deadline`. Every call it makes is retried
+    /// on its own with `retry`, so that a retry never repeats a call that went through; for a
+    /// webhook that is one POST of the rendered payload ([`crate::deliver::post_json`]).
+    fn deliver(
         &self,
-        payload: &Self::Payload,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<(), AttemptError>> + Send;
+        message: &Presentation<'_>,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Delivered, DeliveryFailure>> + Send;
 
     /// Values that must never appear in a response or a log line (webhook URLs, tokens).
     fn secrets(&self) -> Vec<String>;
-
-    /// Delivers one notification within `deadline`. By default: render once and retry `send`
-    /// as a whole. A destination whose delivery is several dependent calls (Slack threads:
-    /// post the reply, record the stage, update the parent) overrides it and retries each call
-    /// on its own, so that a retry never repeats a call that went through.
-    fn deliver(
-        &self,
-        notification: &Notification,
-        classification: &Classification,
-        retry: &RetryPolicy,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<Delivered, DeliveryFailure>> + Send {
-        async move {
-            let payload = self.render(notification, classification);
-            with_retries(retry, deadline, |timeout| self.send(&payload, timeout)).await
-        }
-    }
 }
 
 /// How a notification reached the function; it decides what a transient failure means.
@@ -252,8 +236,9 @@ impl<D: Destination> Relay<D> {
         if !self.settings.filter.passes(notification, &classification) {
             return Outcome::Filtered { stage, severity };
         }
+        let message = Presentation::new(notification, &classification);
         if self.settings.dry_run {
-            let payload = self.destination.render(notification, &classification);
+            let payload = self.destination.render(&message);
             let payload = serde_json::to_value(&payload).unwrap_or_default();
             return Outcome::DryRun {
                 payload,
@@ -261,7 +246,7 @@ impl<D: Destination> Relay<D> {
                 severity,
             };
         }
-        let sent = self.send(notification, &classification, deadline).await;
+        let sent = self.deliver_message(&message, deadline).await;
         match sent {
             Ok(delivered) => Outcome::Delivered {
                 delivered,
@@ -292,17 +277,18 @@ impl<D: Destination> Relay<D> {
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let classification = notification.classify();
-        self.send(notification, &classification, deadline).await
+        let message = Presentation::new(notification, &classification);
+        self.deliver_message(&message, deadline).await
     }
 
-    async fn send(
+    /// The one place a destination's failure is redacted before anyone reads it.
+    async fn deliver_message(
         &self,
-        notification: &Notification,
-        classification: &Classification,
+        message: &Presentation<'_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         self.destination
-            .deliver(notification, classification, &self.settings.retry, deadline)
+            .deliver(message, &self.settings.retry, deadline)
             .await
             .map_err(|failure| DeliveryFailure {
                 reason: self.redactor.redact(&failure.reason),
@@ -411,4 +397,174 @@ pub async fn serve<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::E
         async move { relay.invoke(request).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline's decisions, with a destination that records what reaches it: who gets in,
+    //! what is parsed, what is filtered, and which status each ending answers with. The real
+    //! destinations are tested against real local servers in the `tests` crate.
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use lambda_http::http::{self, StatusCode};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::deliver::DeliveryFailure;
+
+    /// Records every message it is asked to deliver, and answers with `answer`.
+    struct Recorder {
+        delivered: Mutex<Vec<String>>,
+        answer: Result<Delivered, FailureClass>,
+    }
+
+    impl Recorder {
+        fn answering(answer: Result<Delivered, FailureClass>) -> Self {
+            Recorder {
+                delivered: Mutex::new(Vec::new()),
+                answer,
+            }
+        }
+
+        fn titles(&self) -> Vec<String> {
+            self.delivered.lock().map(|d| d.clone()).unwrap_or_default()
+        }
+    }
+
+    impl Destination for Recorder {
+        const KIND: &'static str = "recorder";
+        type Payload = String;
+
+        fn render(&self, message: &Presentation<'_>) -> String {
+            message.title.clone()
+        }
+
+        async fn deliver(
+            &self,
+            message: &Presentation<'_>,
+            _retry: &RetryPolicy,
+            _deadline: Instant,
+        ) -> Result<Delivered, DeliveryFailure> {
+            if let Ok(mut delivered) = self.delivered.lock() {
+                delivered.push(self.render(message));
+            }
+            self.answer.map_err(|class| DeliveryFailure {
+                class,
+                ..DeliveryFailure::refused(
+                    "recorder said no to https://hooks.example/secret".into(),
+                )
+            })
+        }
+
+        fn secrets(&self) -> Vec<String> {
+            vec!["https://hooks.example/secret".to_owned()]
+        }
+    }
+
+    const TOKEN: &str = "relay-token-0123456789";
+    const ADVANCE: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1763996400137"}}"#;
+    const PROGRESS: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Starting canary analysis for podinfo.test","eventType":"Normal","timestamp":"1763996400137"}}"#;
+
+    fn relay(
+        settings: &[(&str, &str)],
+        answer: Result<Delivered, FailureClass>,
+    ) -> Relay<Recorder> {
+        let env: HashMap<&str, &str> = settings.iter().copied().collect();
+        let settings = RelaySettings::from_env(&env).expect("valid settings");
+        Relay::new(settings, Recorder::answering(answer))
+    }
+
+    fn delivered() -> Result<Delivered, FailureClass> {
+        Ok(Delivered { attempts: 1 })
+    }
+
+    fn post(token: Option<&str>, body: &str) -> Request {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("https://relay.example/")
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(Body::from(body)).expect("a request")
+    }
+
+    async fn answer(relay: &Relay<Recorder>, request: Request) -> (StatusCode, Value) {
+        let response = relay.handle(request).await;
+        let status = response.status();
+        let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn a_request_without_the_token_is_refused_and_nothing_is_delivered() {
+        let relay = relay(&[("RELAY_TOKEN", TOKEN)], delivered());
+        let (status, body) = answer(&relay, post(None, ADVANCE)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "unauthorized");
+        let wrong = format!("{TOKEN}x");
+        let (status, _) = answer(&relay, post(Some(&wrong), ADVANCE)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(relay.destination().titles().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_with_the_token_is_delivered_once_and_answered_200() {
+        let relay = relay(&[("RELAY_TOKEN", TOKEN)], delivered());
+        let (status, body) = answer(&relay, post(Some(TOKEN), ADVANCE)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "delivered");
+        assert_eq!(
+            relay.destination().titles(),
+            ["podinfo.test: canary weight 10%"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_no_event_is_a_400_naming_the_problem() {
+        let relay = relay(&[], delivered());
+        let (status, body) = answer(&relay, post(None, r#"{"name":"x"}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("namespace")),
+            "{body}"
+        );
+        assert!(relay.destination().titles().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_filtered_stage_is_answered_200_and_not_delivered() {
+        let relay = relay(&[("EXCLUDE_STAGES", "analysis-started")], delivered());
+        let (status, body) = answer(&relay, post(None, PROGRESS)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "filtered");
+        assert!(relay.destination().titles().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_answers_the_rendering_and_delivers_nothing() {
+        let relay = relay(&[("DRY_RUN", "1")], delivered());
+        let (status, body) = answer(&relay, post(None, ADVANCE)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["payload"], "podinfo.test: canary weight 10%", "{body}");
+        assert!(relay.destination().titles().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_502_and_unavailability_503_with_the_secret_redacted() {
+        for (class, expected) in [
+            (FailureClass::Permanent, StatusCode::BAD_GATEWAY),
+            (FailureClass::Transient, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let relay = relay(&[], Err(class));
+            let (status, body) = answer(&relay, post(None, ADVANCE)).await;
+            assert_eq!(status, expected, "{body}");
+            assert_eq!(relay.destination().titles().len(), 1);
+            assert!(!body.to_string().contains("hooks.example/secret"), "{body}");
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! Secret settings read from a secret store at cold start.
 //!
-//! Every setting that holds a credential (`SLACK_WEBHOOK_URL`, `SLACK_BOT_TOKEN`,
-//! `TEAMS_WEBHOOK_URL`, `RELAY_TOKEN`) can be given instead as a reference to a secret store,
-//! in a setting of the same name ending in `_SECRET_ARN`:
+//! Every setting that holds a credential (the relay's `RELAY_TOKEN`, and whatever each
+//! destination declares: `SLACK_WEBHOOK_URL`, `SLACK_BOT_TOKEN`, `TEAMS_WEBHOOK_URL`) can be
+//! given instead as a reference to a secret store, in a setting of the same name ending in
+//! `_SECRET_ARN`:
 //!
 //! - a Secrets Manager secret ARN, `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`
 //!   (the partial ARN without the six-character suffix works too): its `SecretString`, the
@@ -41,26 +42,12 @@ pub struct SecretSetting {
     pub reference: &'static str,
 }
 
-/// Every setting that may come from a store. A function that does not read one of them simply
-/// never asks for it.
-pub const SECRET_SETTINGS: [SecretSetting; 4] = [
-    SecretSetting {
-        name: "SLACK_WEBHOOK_URL",
-        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "SLACK_BOT_TOKEN",
-        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "TEAMS_WEBHOOK_URL",
-        reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "RELAY_TOKEN",
-        reference: "RELAY_TOKEN_SECRET_ARN",
-    },
-];
+/// The relay's own secret setting; each destination declares its own beside it (the Slack
+/// function its webhook URL and bot token, the Teams function its webhook URL).
+pub const RELAY_SECRETS: &[SecretSetting] = &[SecretSetting {
+    name: "RELAY_TOKEN",
+    reference: "RELAY_TOKEN_SECRET_ARN",
+}];
 
 /// Lambda gives a function's initialisation 10 seconds: the store must answer well within it,
 /// retries included, so that a slow store ends in our error message and not Lambda's.
@@ -202,6 +189,7 @@ impl SecretReference {
 /// `relay_from_env` read. Its `Debug` shows which settings came from a store, never a value.
 pub struct ResolvedEnv<'e, E> {
     base: &'e E,
+    settings: Vec<SecretSetting>,
     fetched: HashMap<&'static str, String>,
 }
 
@@ -215,9 +203,9 @@ impl<E: Env> Env for ResolvedEnv<'_, E> {
 }
 
 impl<E> ResolvedEnv<'_, E> {
-    /// The settings whose values came from a store, in the order of [`SECRET_SETTINGS`].
+    /// The settings whose values came from a store, in the order they were declared.
     pub fn from_store(&self) -> Vec<&'static str> {
-        SECRET_SETTINGS
+        self.settings
             .iter()
             .map(|s| s.name)
             .filter(|name| self.fetched.contains_key(name))
@@ -233,16 +221,24 @@ impl<E> fmt::Debug for ResolvedEnv<'_, E> {
     }
 }
 
-/// Reads every referenced secret with the SDK's default configuration (the Lambda role's
-/// credentials; `AWS_ENDPOINT_URL` redirects it to a local store). Call once, in `main`.
-pub async fn resolve<E: Env>(env: &E) -> Result<ResolvedEnv<'_, E>, SecretError> {
-    resolve_with(env, || aws_config::load_defaults(BehaviorVersion::latest())).await
+/// Reads every referenced secret of `destination`'s settings and the relay's own with the
+/// SDK's default configuration (the Lambda role's credentials; `AWS_ENDPOINT_URL` redirects it
+/// to a local store). Call once, in `main`.
+pub async fn resolve<'e, E: Env>(
+    env: &'e E,
+    destination: &[SecretSetting],
+) -> Result<ResolvedEnv<'e, E>, SecretError> {
+    resolve_with(env, destination, || {
+        aws_config::load_defaults(BehaviorVersion::latest())
+    })
+    .await
 }
 
 /// [`resolve`] with the SDK configuration supplied by the caller; `sdk_config` is called only
 /// when at least one reference is set.
 pub async fn resolve_with<'e, E, F, Fut>(
     env: &'e E,
+    destination: &[SecretSetting],
     sdk_config: F,
 ) -> Result<ResolvedEnv<'e, E>, SecretError>
 where
@@ -252,8 +248,9 @@ where
 {
     // Every reference is checked before anything is fetched, so that a typo in the second one
     // is reported without waiting for the first.
+    let settings: Vec<SecretSetting> = destination.iter().chain(RELAY_SECRETS).copied().collect();
     let mut references = Vec::new();
-    for setting in SECRET_SETTINGS {
+    for &setting in &settings {
         let Some(raw) = env.var(setting.reference) else {
             continue;
         };
@@ -267,7 +264,11 @@ where
     }
     let mut fetched = HashMap::new();
     if references.is_empty() {
-        return Ok(ResolvedEnv { base: env, fetched });
+        return Ok(ResolvedEnv {
+            base: env,
+            settings,
+            fetched,
+        });
     }
     let sdk = sdk_config().await;
     for (setting, reference) in references {
@@ -284,7 +285,11 @@ where
         tracing::debug!(setting = setting.name, store = ?reference.store, "secret read from the store");
         fetched.insert(setting.name, value.to_owned());
     }
-    Ok(ResolvedEnv { base: env, fetched })
+    Ok(ResolvedEnv {
+        base: env,
+        settings,
+        fetched,
+    })
 }
 
 fn timeouts() -> aws_config::timeout::TimeoutConfig {
@@ -433,6 +438,12 @@ fn xml_error_code(body: Option<&[u8]>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A destination's declaration, as the Slack function makes it.
+    const SLACK: &[SecretSetting] = &[SecretSetting {
+        name: "SLACK_WEBHOOK_URL",
+        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    }];
     use std::cell::Cell;
 
     const SECRET_ARN: &str =
@@ -530,7 +541,7 @@ mod tests {
                 "https://hooks.slack.com/services/T/B/x",
             ),
         ]);
-        let resolved = resolve_with(&base, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
         assert_eq!(
             resolved.var("SLACK_WEBHOOK_URL").as_deref(),
@@ -546,7 +557,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", "  "),
         ]);
-        let resolved = resolve_with(&base, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
     }
 
@@ -556,7 +567,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", PARAMETER_ARN),
         ]);
-        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        let err = resolve_with(&base, SLACK, no_sdk).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "RELAY_TOKEN and RELAY_TOKEN_SECRET_ARN are both set: set only one of them"
@@ -572,7 +583,7 @@ mod tests {
             ("SLACK_WEBHOOK_URL_SECRET_ARN", SECRET_ARN),
             ("RELAY_TOKEN_SECRET_ARN", "relay-token"),
         ]);
-        let err = resolve_with(&base, || {
+        let err = resolve_with(&base, SLACK, || {
             loaded.set(true);
             no_sdk()
         })
@@ -587,6 +598,7 @@ mod tests {
         let base = env(&[]);
         let resolved = ResolvedEnv {
             base: &base,
+            settings: RELAY_SECRETS.to_vec(),
             fetched: [("RELAY_TOKEN", "hunter2-sekrit".to_owned())].into(),
         };
         let shown = format!("{resolved:?}");

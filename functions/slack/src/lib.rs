@@ -11,13 +11,27 @@ use tokio::time::Instant;
 
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{
-    AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json,
+    AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
-use flagger_relay_core::{Classification, Destination, Notification, Relay};
+use flagger_relay_core::secrets::SecretSetting;
+use flagger_relay_core::{Destination, Presentation, Relay};
 
 pub use bot::SlackBot;
 pub use bot::summary::ChatMessage;
 pub use render::{Overrides, SlackMessage};
+
+/// The Slack function's credentials, each of which may come from a secret store instead
+/// (`SLACK_WEBHOOK_URL_SECRET_ARN`, `SLACK_BOT_TOKEN_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[
+    SecretSetting {
+        name: "SLACK_WEBHOOK_URL",
+        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "SLACK_BOT_TOKEN",
+        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
+    },
+];
 
 /// Where the Slack function posts, chosen at cold start: the Web API with a bot token when
 /// `SLACK_BOT_TOKEN` is set, the incoming webhook otherwise.
@@ -38,44 +52,22 @@ impl Destination for Slack {
     const KIND: &'static str = "slack";
     type Payload = SlackPayload;
 
-    fn render(&self, notification: &Notification, classification: &Classification) -> SlackPayload {
+    fn render(&self, message: &Presentation<'_>) -> SlackPayload {
         match self {
-            Slack::Webhook(webhook) => {
-                SlackPayload::Webhook(webhook.render(notification, classification))
-            }
-            Slack::Bot(bot) => SlackPayload::Bot(bot.render(notification, classification)),
-        }
-    }
-
-    async fn send(&self, payload: &SlackPayload, timeout: Duration) -> Result<(), AttemptError> {
-        match (self, payload) {
-            (Slack::Webhook(webhook), SlackPayload::Webhook(message)) => {
-                webhook.send(message, timeout).await
-            }
-            // Bot mode is several dependent calls, each retried on its own: see `deliver`.
-            _ => Err(AttemptError::permanent(
-                "bot mode delivers through Destination::deliver",
-            )),
+            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(message)),
+            Slack::Bot(bot) => SlackPayload::Bot(bot.render(message)),
         }
     }
 
     async fn deliver(
         &self,
-        notification: &Notification,
-        classification: &Classification,
+        message: &Presentation<'_>,
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         match self {
-            Slack::Webhook(webhook) => {
-                webhook
-                    .deliver(notification, classification, retry, deadline)
-                    .await
-            }
-            Slack::Bot(bot) => {
-                bot.deliver_with(retry, notification, classification, deadline)
-                    .await
-            }
+            Slack::Webhook(webhook) => webhook.deliver(message, retry, deadline).await,
+            Slack::Bot(bot) => bot.deliver(message, retry, deadline).await,
         }
     }
 
@@ -105,20 +97,9 @@ impl SlackWebhook {
     }
 }
 
-impl Destination for SlackWebhook {
-    const KIND: &'static str = "slack";
-    type Payload = SlackMessage;
-
-    fn render(&self, notification: &Notification, classification: &Classification) -> SlackMessage {
-        match notification {
-            Notification::Canary(event) => render::message(event, classification, &self.overrides),
-            Notification::Alerts(group) => {
-                render::alerts(notification, group, classification, &self.overrides)
-            }
-        }
-    }
-
-    async fn send(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
+impl SlackWebhook {
+    /// One POST of a rendered message.
+    async fn post(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
         let url = self
             .url
             .as_ref()
@@ -130,6 +111,25 @@ impl Destination for SlackWebhook {
         post_json(&self.client, url.expose(), body, timeout)
             .await
             .map(drop)
+    }
+}
+
+impl Destination for SlackWebhook {
+    const KIND: &'static str = "slack";
+    type Payload = SlackMessage;
+
+    fn render(&self, message: &Presentation<'_>) -> SlackMessage {
+        render::message(message, &self.overrides)
+    }
+
+    async fn deliver(
+        &self,
+        message: &Presentation<'_>,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let payload = self.render(message);
+        with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -146,7 +146,6 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
                 "SLACK_BOT_TOKEN is set: posting through the Web API; SLACK_WEBHOOK_URL is not used"
             );
         }
-        let bot = bot.with_retry_policy(settings.retry);
         return Ok(Relay::new(settings, Slack::Bot(Box::new(bot))));
     }
     let url = match env.var("SLACK_WEBHOOK_URL") {

@@ -3,20 +3,19 @@
 
 use serde::Serialize;
 
-use flagger_relay_core::alertmanager::{Alert, AlertGroup, AlertStatus};
-use flagger_relay_core::facts::highlights;
+use flagger_relay_core::present::{AlertLine, Alerts, Body, Canary, Presentation};
 use flagger_relay_core::text::{truncate, truncate_escaped};
-use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
+use flagger_relay_core::{Severity, Stage};
 
 /// Slack's limits (Block Kit reference): header text 150 characters, section text 3,000,
 /// context element text 3,000 (kept well under, it renders small), top-level `text` 40,000.
-const HEADER_LIMIT: usize = 150;
-const SECTION_LIMIT: usize = 3000;
-const CONTEXT_LIMIT: usize = 2000;
-const TEXT_LIMIT: usize = 3000;
+pub(crate) const HEADER_LIMIT: usize = 150;
+pub(crate) const SECTION_LIMIT: usize = 3000;
+pub(crate) const CONTEXT_LIMIT: usize = 2000;
+pub(crate) const TEXT_LIMIT: usize = 3000;
 /// A section holds at most 10 fields of at most 2,000 characters each.
 const FIELDS_LIMIT: usize = 10;
-const FIELD_LIMIT: usize = 2000;
+pub(crate) const FIELD_LIMIT: usize = 2000;
 
 /// Optional overrides of the webhook's own defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,34 +86,46 @@ fn mrkdwn(text: String) -> Text {
     Text::Mrkdwn { text }
 }
 
-pub fn message(
-    event: &CanaryEvent,
-    classification: &Classification,
-    overrides: &Overrides,
-) -> SlackMessage {
-    let title = format!(
-        "{}.{}: {}",
-        event.name,
-        event.namespace,
-        classification.headline(event)
-    );
+/// A notification as Slack shows it: the title as a header, then Flagger's message and the
+/// highlights, or one section per alert; a context line of facts; all in an attachment for
+/// the colour bar.
+pub fn message(message: &Presentation<'_>, overrides: &Overrides) -> SlackMessage {
+    let title = &message.title;
     let mut blocks = vec![Block::Header {
         // plain_text is not parsed for mentions or links, so it needs no escaping.
         text: Text::PlainText {
-            text: truncate(&title, HEADER_LIMIT).into_owned(),
+            text: truncate(title, HEADER_LIMIT).into_owned(),
             emoji: true,
         },
     }];
-    let body = match event.event_message() {
-        Some(message) => format!(">{}", escape(message).replace('\n', "\n>")),
+    match &message.body {
+        Body::Flagger(canary) => canary_blocks(&mut blocks, message, canary),
+        Body::Alertmanager(alerts) => alert_blocks(&mut blocks, alerts),
+    }
+    SlackMessage {
+        text: truncate_escaped(&escape(title), TEXT_LIMIT).into_owned(),
+        channel: overrides.channel.clone(),
+        username: overrides.username.clone(),
+        icon_emoji: overrides.icon_emoji.clone(),
+        attachments: vec![Attachment {
+            color: color(message.severity),
+            blocks,
+        }],
+    }
+}
+
+fn canary_blocks(blocks: &mut Vec<Block>, message: &Presentation<'_>, canary: &Canary<'_>) {
+    let body = match canary.message {
+        Some(text) => format!(">{}", escape(text).replace('\n', "\n>")),
         None => "_Webhook notice without an event message (a gating-hook payload)._".to_owned(),
     };
     blocks.push(Block::Section {
         text: Some(mrkdwn(truncate_escaped(&body, SECTION_LIMIT).into_owned())),
         fields: Vec::new(),
     });
-    let fields: Vec<Text> = highlights(classification.stage, &classification.details)
-        .into_iter()
+    let fields: Vec<Text> = message
+        .highlights
+        .iter()
         .take(FIELDS_LIMIT)
         .map(|fact| {
             let field = format!("*{}*\n{}", fact.label, escape(&fact.value));
@@ -125,44 +136,28 @@ pub fn message(
         blocks.push(Block::Section { text: None, fields });
     }
     blocks.push(Block::Context {
-        elements: context(event, classification),
+        elements: context(message.stage, canary),
     });
-    SlackMessage {
-        text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
-        channel: overrides.channel.clone(),
-        username: overrides.username.clone(),
-        icon_emoji: overrides.icon_emoji.clone(),
-        attachments: vec![Attachment {
-            color: color(classification.severity),
-            blocks,
-        }],
-    }
 }
 
 /// One line of facts about the event, one of the user's metadata: at most two of the ten
 /// elements a context block may hold.
-fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
+fn context(stage: Stage, canary: &Canary<'_>) -> Vec<Text> {
     let mut facts = Vec::with_capacity(5);
-    let phase = if event.phase.as_str().is_empty() {
-        "(none)"
-    } else {
-        event.phase.as_str()
-    };
-    facts.push(format!("*Phase* {}", escape(phase)));
-    facts.push(format!("*Stage* {}", classification.stage.as_str()));
-    if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
+    facts.push(format!("*Phase* {}", escape(canary.phase)));
+    facts.push(format!("*Stage* {}", stage.as_str()));
+    if let Some(time) = &canary.time {
         facts.push(format!("*Time* {time}"));
     }
-    if let Some(checksum) = &event.checksum {
-        facts.push(format!("*Revision* `{}`", escape(checksum)));
+    if let Some(revision) = canary.revision {
+        facts.push(format!("*Revision* `{}`", escape(revision)));
     }
     let mut elements = vec![mrkdwn(
         truncate_escaped(&facts.join("  ·  "), CONTEXT_LIMIT).into_owned(),
     )];
-    if !event.metadata.user.is_empty() {
-        let user = event
+    if !canary.metadata.is_empty() {
+        let user = canary
             .metadata
-            .user
             .iter()
             .map(|(key, value)| format!("*{}* {}", escape(key), escape(value)))
             .collect::<Vec<_>>()
@@ -176,40 +171,27 @@ fn context(event: &CanaryEvent, classification: &Classification) -> Vec<Text> {
 /// context stay well inside Slack's 50 blocks.
 const ALERTS_SHOWN: usize = 20;
 
-/// An Alertmanager notification: one message for the group, the canary named first, each
-/// alert with its summary, description, times and a link to its source.
-pub fn alerts(
-    notification: &Notification,
-    group: &AlertGroup,
-    classification: &Classification,
-    overrides: &Overrides,
-) -> SlackMessage {
-    let title = format!(
-        "{}: {}",
-        notification.subject(),
-        notification.headline(classification)
-    );
-    let mut blocks = vec![Block::Header {
-        text: Text::PlainText {
-            text: truncate(&title, HEADER_LIMIT).into_owned(),
-            emoji: true,
-        },
-    }];
-    for alert in group.alerts.iter().take(ALERTS_SHOWN) {
+/// An Alertmanager group: each alert with its summary, description, times and a link to its
+/// source, then the group's status.
+fn alert_blocks(blocks: &mut Vec<Block>, alerts: &Alerts<'_>) {
+    for alert in alerts.alerts.iter().take(ALERTS_SHOWN) {
         blocks.push(Block::Section {
             text: Some(mrkdwn(alert_text(alert))),
             fields: Vec::new(),
         });
     }
-    let not_shown = group.alerts.len().saturating_sub(ALERTS_SHOWN) as u64 + group.truncated_alerts;
-    let mut context = vec![format!("*Status* {}", group.status.as_str())];
-    if !group.receiver.is_empty() {
-        context.push(format!("*Receiver* {}", escape(&group.receiver)));
+    let not_shown = alerts.not_shown(ALERTS_SHOWN);
+    let mut context = vec![format!("*Status* {}", alerts.status)];
+    if !alerts.receiver.is_empty() {
+        context.push(format!("*Receiver* {}", escape(alerts.receiver)));
     }
     if not_shown > 0 {
         context.push(format!("{not_shown} more alerts not shown"));
     }
-    if let Some(link) = link(&group.external_url, "Alertmanager") {
+    if let Some(link) = alerts
+        .external_url
+        .and_then(|url| link(url, "Alertmanager"))
+    {
         context.push(link);
     }
     blocks.push(Block::Context {
@@ -217,40 +199,26 @@ pub fn alerts(
             truncate_escaped(&context.join("  ·  "), CONTEXT_LIMIT).into_owned(),
         )],
     });
-    SlackMessage {
-        text: truncate_escaped(&escape(&title), TEXT_LIMIT).into_owned(),
-        channel: overrides.channel.clone(),
-        username: overrides.username.clone(),
-        icon_emoji: overrides.icon_emoji.clone(),
-        attachments: vec![Attachment {
-            color: color(classification.severity),
-            blocks,
-        }],
-    }
 }
 
-fn alert_text(alert: &Alert) -> String {
-    let status = match alert.status {
-        AlertStatus::Firing => "*Firing*",
-        AlertStatus::Resolved => "*Resolved*",
-    };
+fn alert_text(alert: &AlertLine<'_>) -> String {
     let mut lines = Vec::with_capacity(4);
-    let subject = match (alert.labels.get("name"), alert.labels.get("namespace")) {
-        (Some(name), Some(namespace)) => format!("{}.{}", escape(name), escape(namespace)),
-        _ => escape(alert.alertname().unwrap_or("alert")),
-    };
-    lines.push(format!("{status} {subject}"));
-    if let Some(summary) = alert.annotations.get("summary") {
+    lines.push(format!(
+        "*{}* {}",
+        alert.status_word(),
+        escape(&alert.subject)
+    ));
+    if let Some(summary) = alert.summary {
         lines.push(format!("*{}*", escape(summary)));
     }
-    if let Some(description) = alert.annotations.get("description") {
+    if let Some(description) = alert.description {
         lines.push(escape(description));
     }
-    let mut times = format!("Started {}", escape(&alert.starts_at));
-    if alert.has_ended() {
-        times.push_str(&format!(", ended {}", escape(&alert.ends_at)));
+    let mut times = format!("Started {}", escape(alert.starts_at));
+    if let Some(ended) = alert.ends_at {
+        times.push_str(&format!(", ended {}", escape(ended)));
     }
-    if let Some(link) = link(&alert.generator_url, "Source") {
+    if let Some(link) = alert.source.and_then(|url| link(url, "Source")) {
         times.push_str(&format!("  ·  {link}"));
     }
     lines.push(times);
@@ -267,7 +235,16 @@ fn link(url: &str, label: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flagger_relay_core::classify;
+    use flagger_relay_core::{CanaryEvent, Notification};
+
+    fn render(event: &CanaryEvent) -> SlackMessage {
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        message(
+            &Presentation::new(&notification, &classification),
+            &Overrides::default(),
+        )
+    }
 
     fn event(message: &str) -> CanaryEvent {
         let body = serde_json::json!({
@@ -297,7 +274,7 @@ mod tests {
     #[test]
     fn escapes_mentions_and_links_from_event_text() {
         let e = event("deploy <!channel> see <https://evil.example|click> & run");
-        let rendered = message(&e, &classify(&e), &Overrides::default());
+        let rendered = render(&e);
         for text in parsed_texts(&rendered) {
             assert!(!text.contains('<'), "a mention or link needs '<': {text}");
         }
@@ -316,7 +293,7 @@ mod tests {
     #[test]
     fn keeps_every_text_within_slack_limits() {
         let e = event(&"x".repeat(100_000));
-        let rendered = message(&e, &classify(&e), &Overrides::default());
+        let rendered = render(&e);
         let blocks = &rendered.attachments[0].blocks;
         for block in blocks {
             let (limit, texts) = match block {

@@ -7,38 +7,8 @@
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use flagger_relay_core::deliver::AttemptError;
+use flagger_relay_core::deliver::{AttemptError, Verdict, is_aws_credential_error};
 use flagger_relay_core::text::truncate;
-
-/// Codes that say "not now": throttling (SNS's own and KMS's behind an encrypted topic) and
-/// service-side failures. Any 5xx (but 501) and 429 count as well, whatever the code.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttled",
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "KMSThrottling",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-/// Codes about the request's signature or credentials. Their messages can quote parts of
-/// what was signed, so only the code is passed on.
-const CREDENTIAL_CODES: &[&str] = &[
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "MissingAuthenticationToken",
-    "InvalidSignatureException",
-    "ExpiredToken",
-    "ExpiredTokenException",
-];
 
 /// Longest part of an SNS error message worth quoting back to Flagger.
 const REASON_MESSAGE_LIMIT: usize = 300;
@@ -52,7 +22,7 @@ pub fn attempt_error(err: &SdkError<PublishError>) -> AttemptError {
         AttemptError::Transient { .. } => "transient",
         AttemptError::Permanent { .. } => "permanent",
     };
-    if code.is_some_and(|code| CREDENTIAL_CODES.contains(&code)) {
+    if code.is_some_and(is_aws_credential_error) {
         tracing::warn!(code, kind, "SNS Publish attempt failed");
     } else {
         tracing::warn!(code, kind, error = %DisplayErrorContext(err), "SNS Publish attempt failed");
@@ -93,11 +63,8 @@ fn classify(err: &SdkError<PublishError>) -> AttemptError {
 
 /// An error SNS answered with: its code decides, then its HTTP status.
 pub fn service_failure(code: Option<&str>, message: Option<&str>, status: u16) -> AttemptError {
-    let transient = code.is_some_and(|code| TRANSIENT_CODES.contains(&code))
-        || status == 429
-        || (status >= 500 && status != 501);
     let reason = reason(code, message, status);
-    if transient {
+    if Verdict::of_aws_error(code, status) == Verdict::Transient {
         AttemptError::transient(reason)
     } else {
         AttemptError::permanent(reason)
@@ -110,7 +77,7 @@ fn reason(code: Option<&str>, message: Option<&str>, status: u16) -> String {
     let Some(code) = code.filter(|code| !code.is_empty()) else {
         return format!("HTTP {status}");
     };
-    if CREDENTIAL_CODES.contains(&code) {
+    if is_aws_credential_error(code) {
         return format!("{code} (check the function's AWS credentials)");
     }
     let message = message.map(one_line).filter(|message| !message.is_empty());

@@ -16,8 +16,11 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings};
-use flagger_relay_core::deliver::AttemptError;
-use flagger_relay_core::{Classification, Destination, Notification, Relay};
+use flagger_relay_core::deliver::{
+    AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries,
+};
+use flagger_relay_core::{Destination, Presentation, Relay};
+use tokio::time::Instant;
 
 pub use failure::service_failure;
 pub use render::{AlertsDocument, Document, Documents, EventDocument, SCHEMA_VERSION, SnsPublish};
@@ -107,16 +110,29 @@ impl Destination for SnsTopic {
     const KIND: &'static str = "sns";
     type Payload = SnsPublish;
 
-    fn render(&self, notification: &Notification, classification: &Classification) -> SnsPublish {
-        match notification {
-            Notification::Canary(event) => render::publish(event, classification, self.is_fifo()),
-            Notification::Alerts(group) => {
-                render::publish_alerts(notification, group, classification, self.is_fifo())
-            }
-        }
+    fn render(&self, message: &Presentation<'_>) -> SnsPublish {
+        render::publish(message, self.is_fifo())
     }
 
-    async fn send(&self, publish: &SnsPublish, timeout: Duration) -> Result<(), AttemptError> {
+    async fn deliver(
+        &self,
+        message: &Presentation<'_>,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let publish = self.render(message);
+        with_retries(retry, deadline, |timeout| self.publish(&publish, timeout)).await
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        // The topic ARN is not a secret, and credentials never reach a reason or a log line.
+        Vec::new()
+    }
+}
+
+impl SnsTopic {
+    /// One `Publish` of a rendered message.
+    async fn publish(&self, publish: &SnsPublish, timeout: Duration) -> Result<(), AttemptError> {
         let topic = self
             .topic
             .as_ref()
@@ -149,11 +165,6 @@ impl Destination for SnsTopic {
             .await
             .map(drop)
             .map_err(|err| failure::attempt_error(&err))
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        // The topic ARN is not a secret, and credentials never reach a reason or a log line.
-        Vec::new()
     }
 }
 
@@ -271,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn a_dry_run_shows_the_fifo_ids_when_the_topic_is_fifo() {
         let body = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"m","eventType":"Normal","timestamp":"1"}}"#;
-        let event = Notification::from_slice(body).unwrap();
+        let event = flagger_relay_core::Notification::from_slice(body).unwrap();
         let env: HashMap<&str, &str> = [
             ("DRY_RUN", "1"),
             ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t.fifo"),

@@ -16,12 +16,11 @@ use sha2::{Digest, Sha256};
 
 use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
 use flagger_relay_core::event::{EventType, Phase};
+pub use flagger_relay_core::fan_out::{
+    AlertsDocument, Document, EventDocument, SCHEMA_VERSION, SOURCE_ALERTMANAGER,
+};
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity, Stage};
-
-/// Version of the [`EventDocument`] layout. Adding a field keeps it; renaming, removing or
-/// changing the meaning of one bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+use flagger_relay_core::{CanaryEvent, Classification, Notification, Presentation};
 
 /// SNS's limit for message plus attributes (262,144 bytes).
 pub const MESSAGE_LIMIT: usize = 256 * 1024;
@@ -87,56 +86,6 @@ pub struct Documents {
     pub email: String,
 }
 
-/// The `default` message: a Flagger event's document or an Alertmanager group's.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Document {
-    Event(EventDocument),
-    Alerts(AlertsDocument),
-}
-
-/// The `default` message for an Alertmanager notification: the payload unchanged under
-/// `alertmanager`, with the same derived fields as an event's document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlertsDocument {
-    pub schema: u32,
-    /// Always `alertmanager`; a Flagger event's document has `name` and `metadata` instead.
-    pub source: &'static str,
-    /// The canary, when the alerts carry `name` and `namespace` labels.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub summary: String,
-    pub stage: Stage,
-    pub severity: Severity,
-    /// The webhook payload as Alertmanager sent it (version 4).
-    pub alertmanager: AlertGroup,
-    /// Set when alerts or annotation texts had to be left out to fit SNS's limit.
-    pub truncated: bool,
-}
-
-/// The `default` message: the event as Flagger sent it, plus what a machine would otherwise
-/// have to work out. A public contract, documented with an example in `SCHEMA.md`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventDocument {
-    pub schema: u32,
-    /// `name`, `namespace`, `phase`, `checksum` (when Flagger sent one) and `metadata`,
-    /// unchanged.
-    #[serde(flatten)]
-    pub event: CanaryEvent,
-    /// `metadata.timestamp` as RFC 3339 UTC with milliseconds; `null` when there is none.
-    pub time: Option<String>,
-    pub summary: String,
-    pub stage: Stage,
-    pub severity: Severity,
-    /// What the classifier read out of the message (weights, metric, hook, reason …), as
-    /// `flagger_relay_core::classify::Details` serializes it.
-    pub details: serde_json::Value,
-    /// Set when a field had to be shortened (or user metadata left out) to fit SNS's limit.
-    pub truncated: bool,
-}
-
 /// A message attribute; the relay only sends `String`s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StringAttribute {
@@ -189,9 +138,16 @@ impl SnsPublish {
     }
 }
 
-/// Renders the `Publish` input for one event. `fifo`: the topic is a FIFO topic, so the
-/// request carries a group and a deduplication id.
-pub fn publish(event: &CanaryEvent, classification: &Classification, fifo: bool) -> SnsPublish {
+/// Renders the `Publish` input for one notification. `fifo`: the topic is a FIFO topic, so
+/// the request carries a group and a deduplication id.
+pub fn publish(message: &Presentation<'_>, fifo: bool) -> SnsPublish {
+    match message.event {
+        Notification::Canary(event) => publish_event(event, message.classification, fifo),
+        Notification::Alerts(group) => publish_alerts(message, group, fifo),
+    }
+}
+
+fn publish_event(event: &CanaryEvent, classification: &Classification, fifo: bool) -> SnsPublish {
     let summary = summary(event, classification);
     let draft = Draft {
         subject: subject(&summary),
@@ -216,7 +172,7 @@ pub fn summary(event: &CanaryEvent, classification: &Classification) -> String {
         "{}.{}: {}",
         event.name,
         event.namespace,
-        classification.headline(event)
+        classification.headline.clone()
     );
     truncate(&one_line(&title), SUMMARY_LIMIT).into_owned()
 }
@@ -283,18 +239,9 @@ const ANNOTATION_CAP: usize = 1024;
 /// Renders the `Publish` input for an Alertmanager notification. Ordering on a FIFO topic is
 /// per canary (or per alert group without one); the deduplication id is unique per
 /// notification, status included, so a "resolved" is never dropped as a copy of "firing".
-pub fn publish_alerts(
-    notification: &Notification,
-    group: &AlertGroup,
-    classification: &Classification,
-    fifo: bool,
-) -> SnsPublish {
-    let title = format!(
-        "{}: {}",
-        notification.subject(),
-        notification.headline(classification)
-    );
-    let summary = truncate(&one_line(&title), SUMMARY_LIMIT).into_owned();
+fn publish_alerts(message: &Presentation<'_>, group: &AlertGroup, fifo: bool) -> SnsPublish {
+    let (notification, classification) = (message.event, message.classification);
+    let summary = truncate(&one_line(&message.title), SUMMARY_LIMIT).into_owned();
     let firing = group.status == AlertStatus::Firing;
     let canary = group.canary();
     let values: [(&'static str, Option<&str>); 6] = [
@@ -303,7 +250,7 @@ pub fn publish_alerts(
         ("eventType", Some(if firing { "Warning" } else { "Normal" })),
         ("stage", Some(classification.stage.as_str())),
         ("severity", Some(classification.severity.as_str())),
-        ("source", Some("alertmanager")),
+        ("source", Some(SOURCE_ALERTMANAGER)),
     ];
     let attributes: BTreeMap<&'static str, StringAttribute> = values
         .into_iter()
@@ -331,7 +278,7 @@ pub fn publish_alerts(
         let documents = Documents {
             default: Document::Alerts(AlertsDocument {
                 schema: SCHEMA_VERSION,
-                source: "alertmanager",
+                source: SOURCE_ALERTMANAGER,
                 name: canary.map(|(name, _)| name.to_owned()),
                 namespace: canary.map(|(_, namespace)| namespace.to_owned()),
                 summary: summary.clone(),
@@ -776,7 +723,7 @@ mod tests {
     }
 
     fn render(event: &CanaryEvent, fifo: bool) -> SnsPublish {
-        publish(event, &classify(event), fifo)
+        publish_event(event, &classify(event), fifo)
     }
 
     /// What SNS sends to a protocol: the message decoded once, the document decoded twice.
@@ -1072,7 +1019,7 @@ mod tests {
             &after[start..end]
         };
         let event = CanaryEvent::from_slice(example("body").trim().as_bytes()).unwrap();
-        let publish = publish(&event, &classify(&event), false);
+        let publish = publish_event(&event, &classify(&event), false);
         let (document, email) = sent(&publish);
         let documented: Value = serde_json::from_str(example("document")).unwrap();
         assert_eq!(

@@ -7,11 +7,21 @@ use std::time::Duration;
 
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{
-    AttemptError, WebhookResponse, http_client, http_reason, post_json,
+    AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
+    http_reason, post_json, with_retries,
 };
-use flagger_relay_core::{Classification, Destination, Notification, Relay};
+use flagger_relay_core::secrets::SecretSetting;
+use flagger_relay_core::{Destination, Presentation, Relay};
+use tokio::time::Instant;
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
+
+/// The Teams function's credential, which may come from a secret store instead
+/// (`TEAMS_WEBHOOK_URL_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[SecretSetting {
+    name: "TEAMS_WEBHOOK_URL",
+    reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+}];
 
 /// Delivers to a Teams webhook (`TEAMS_WEBHOOK_URL`).
 pub struct TeamsWebhook {
@@ -62,20 +72,9 @@ impl TeamsWebhook {
     }
 }
 
-impl Destination for TeamsWebhook {
-    const KIND: &'static str = "teams";
-    type Payload = TeamsMessage;
-
-    fn render(&self, notification: &Notification, classification: &Classification) -> TeamsMessage {
-        match notification {
-            Notification::Canary(event) => render::message(event, classification, self.format),
-            Notification::Alerts(group) => {
-                render::alerts(notification, group, classification, self.format)
-            }
-        }
-    }
-
-    async fn send(&self, payload: &TeamsMessage, timeout: Duration) -> Result<(), AttemptError> {
+impl TeamsWebhook {
+    /// One POST of a rendered card.
+    async fn post(&self, payload: &TeamsMessage, timeout: Duration) -> Result<(), AttemptError> {
         let url = self
             .url
             .as_ref()
@@ -86,6 +85,25 @@ impl Destination for TeamsWebhook {
         // transient with their Retry-After; 400, 404 and 413 as permanent.
         let response = post_json(&self.client, url.expose(), body, timeout).await?;
         check_acknowledgement(self.acknowledgement, &response)
+    }
+}
+
+impl Destination for TeamsWebhook {
+    const KIND: &'static str = "teams";
+    type Payload = TeamsMessage;
+
+    fn render(&self, message: &Presentation<'_>) -> TeamsMessage {
+        render::message(message, self.format)
+    }
+
+    async fn deliver(
+        &self,
+        message: &Presentation<'_>,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let payload = self.render(message);
+        with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 
     fn secrets(&self) -> Vec<String> {

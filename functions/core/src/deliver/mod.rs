@@ -2,9 +2,11 @@
 //! deadline, and what a failure means to the caller, is shared.
 
 mod retry;
+mod verdict;
 mod webhook;
 
 pub use retry::{RetryPolicy, with_retries};
+pub use verdict::{Verdict, is_aws_credential_error};
 pub use webhook::{
     WebhookResponse, describe_transport_error, http_client, http_reason, post_json, retry_after,
 };

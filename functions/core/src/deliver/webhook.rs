@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
-use super::AttemptError;
+use super::{AttemptError, Verdict};
 
 /// What a webhook answered with a 2xx status. Some destinations put their verdict in the body
 /// (a legacy Teams connector answers 200 with `1` only when it posted), so it is kept.
@@ -45,13 +45,13 @@ pub async fn post_json(
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let body = response.text().await.map_err(transport_error)?;
-    match status {
-        200..=299 => Ok(WebhookResponse { status, body }),
-        429 | 500 | 502..=599 => Err(AttemptError::Transient {
+    match Verdict::of_http_status(status) {
+        Verdict::Delivered => Ok(WebhookResponse { status, body }),
+        Verdict::Transient => Err(AttemptError::Transient {
             reason: http_reason(status, &body),
             retry_after,
         }),
-        _ => Err(AttemptError::Permanent {
+        Verdict::Permanent => Err(AttemptError::Permanent {
             reason: http_reason(status, &body),
         }),
     }

@@ -42,7 +42,7 @@ use flagger_relay_core::deliver::{
     Delivered, DeliveryFailure, RetryPolicy, http_client, with_retries,
 };
 use flagger_relay_core::redact::Redactor;
-use flagger_relay_core::{Classification, Notification};
+use flagger_relay_core::{Classification, Destination, Notification, Presentation};
 
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
 use summary::ChatMessage;
@@ -75,7 +75,6 @@ pub struct SlackBot {
     token: BotToken,
     channel: String,
     threads: Option<ThreadStore>,
-    retry: RetryPolicy,
     redactor: Redactor,
 }
 
@@ -136,7 +135,6 @@ impl SlackBot {
             token,
             channel,
             threads,
-            retry: RetryPolicy::default(),
             redactor,
         }))
     }
@@ -149,12 +147,6 @@ impl SlackBot {
         self
     }
 
-    /// How each Web API call is retried (the relay's policy).
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     pub fn channel(&self) -> &str {
         &self.channel
     }
@@ -164,34 +156,9 @@ impl SlackBot {
         self.threads.as_ref().map(ThreadStore::table)
     }
 
-    /// Values that must never appear in a response or a log line.
-    pub fn secrets(&self) -> Vec<String> {
-        vec![self.token.expose().to_owned()]
-    }
-
-    /// The message one event would be posted as on its own: what a dry run shows.
-    pub fn render(
-        &self,
-        notification: &Notification,
-        classification: &Classification,
-    ) -> ChatMessage {
-        summary::event(notification, classification, &self.channel, None)
-    }
-
     /// Delivers one notification within `deadline`: as its rollout's parent, as a reply in
     /// the rollout's thread, or as a plain message when there is no thread to post in.
-    pub async fn deliver(
-        &self,
-        notification: &Notification,
-        classification: &Classification,
-        deadline: Instant,
-    ) -> Result<Delivered, DeliveryFailure> {
-        self.deliver_with(&self.retry, notification, classification, deadline)
-            .await
-    }
-
-    /// [`SlackBot::deliver`] with the retry policy given, not the bot's own.
-    pub async fn deliver_with(
+    async fn deliver_notification(
         &self,
         retry: &RetryPolicy,
         notification: &Notification,
@@ -527,6 +494,30 @@ struct Reply<'a> {
     state: RolloutState,
     step: &'a Step,
     expires_at: i64,
+}
+
+impl Destination for SlackBot {
+    const KIND: &'static str = "slack";
+    type Payload = ChatMessage;
+
+    /// The message one event would be posted as on its own: what a dry run shows.
+    fn render(&self, message: &Presentation<'_>) -> ChatMessage {
+        summary::event(message.event, message.classification, &self.channel, None)
+    }
+
+    async fn deliver(
+        &self,
+        message: &Presentation<'_>,
+        retry: &RetryPolicy,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        self.deliver_notification(retry, message.event, message.classification, deadline)
+            .await
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.token.expose().to_owned()]
+    }
 }
 
 fn now_ms() -> i64 {

@@ -83,7 +83,7 @@ impl Step {
             at,
             stage: classification.stage,
             severity: classification.severity,
-            headline: notification.headline(classification),
+            headline: classification.headline.clone(),
             canary_weight: details.canary_weight,
             primary_weight: details.primary_weight,
             iteration: details.iteration,

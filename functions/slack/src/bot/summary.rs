@@ -9,20 +9,16 @@
 use serde::Serialize;
 
 use flagger_relay_core::alertmanager::AlertStatus;
-use flagger_relay_core::facts::progress_bar;
+use flagger_relay_core::present::progress_bar;
 use flagger_relay_core::text::{truncate, truncate_escaped};
 use flagger_relay_core::{Classification, Notification, Stage};
 
 use super::rollout::{RolloutState, elapsed, is_outcome, revision};
-use crate::render::{Attachment, Block, Text, color, escape};
+use crate::render::{
+    Attachment, Block, CONTEXT_LIMIT, FIELD_LIMIT, HEADER_LIMIT, SECTION_LIMIT, TEXT_LIMIT, Text,
+    color, escape,
+};
 
-/// Slack's limits (Block Kit reference): header 150 characters, section text 3,000, a
-/// section field 2,000; context elements are kept shorter, they render small.
-const HEADER_LIMIT: usize = 150;
-const SECTION_LIMIT: usize = 3000;
-const FIELD_LIMIT: usize = 2000;
-const CONTEXT_LIMIT: usize = 2000;
-const TEXT_LIMIT: usize = 3000;
 /// Alerts listed in one reply; the rest are counted.
 const ALERTS_SHOWN: usize = 10;
 
@@ -184,7 +180,7 @@ pub fn event(
     thread_ts: Option<&str>,
 ) -> ChatMessage {
     let subject = notification.subject();
-    let headline = notification.headline(classification);
+    let headline = classification.headline.clone();
     let mut blocks = vec![Block::Section {
         text: Some(mrkdwn(
             format!(

@@ -23,8 +23,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use flagger_relay_core::aws::sdk_reason;
 use flagger_relay_core::classify::Iteration;
-use flagger_relay_core::dead_letter::sdk_reason;
 use flagger_relay_core::{Severity, Stage};
 
 use super::rollout::RolloutState;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use flagger_relay_core::config::ConfigError;
 use flagger_relay_core::deliver::{
-    AttemptError, describe_transport_error, http_reason, retry_after,
+    AttemptError, Verdict, describe_transport_error, http_reason, retry_after,
 };
 
 /// The Web API method, as Slack names it in its URL and its errors.
@@ -88,19 +88,6 @@ struct Answer {
     ts: Option<String>,
 }
 
-/// `ok:false` errors worth trying again: Slack is limiting or having trouble, and the same
-/// call later will likely go through. Every other error is Slack refusing the call as made
-/// (`not_in_channel`, `channel_not_found`, `invalid_auth`, `missing_scope`, `msg_too_long`,
-/// `message_not_found`, …).
-const TRANSIENT_ERRORS: &[&str] = &[
-    "ratelimited",
-    "rate_limited",
-    "service_unavailable",
-    "internal_error",
-    "fatal_error",
-    "request_timeout",
-];
-
 /// What to do about the errors a person can fix, said where Flagger and the logs show it.
 fn hint(error: &str) -> Option<&'static str> {
     match error {
@@ -168,9 +155,11 @@ impl WebApi {
             .await
             .map_err(|err| transport_error(method, err))?;
         let reason = |what: String| format!("{} failed: {what}", method.as_str());
-        match status {
-            200 => {}
-            429 | 500 | 502..=599 => {
+        // The Web API answers 200 for every call it read, failed or not; its verdict is in
+        // the body.
+        match (status, Verdict::of_http_status(status)) {
+            (200, _) => {}
+            (_, Verdict::Transient) => {
                 return Err(AttemptError::Transient {
                     reason: reason(http_reason(status, &text)),
                     retry_after,
@@ -186,7 +175,7 @@ impl WebApi {
         if !answer.ok {
             let error = answer.error.unwrap_or_else(|| "unknown_error".to_owned());
             let error = flagger_relay_core::text::truncate(&error, 100).into_owned();
-            if TRANSIENT_ERRORS.contains(&error.as_str()) {
+            if Verdict::of_slack_error(&error) == Verdict::Transient {
                 return Err(AttemptError::Transient {
                     reason: reason(error),
                     retry_after,

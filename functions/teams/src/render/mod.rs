@@ -10,14 +10,14 @@ mod adaptive;
 mod message_card;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io;
 
 use serde::Serialize;
 
-use flagger_relay_core::alertmanager::{AlertGroup, AlertStatus};
-use flagger_relay_core::facts::highlights;
+use flagger_relay_core::Severity;
+use flagger_relay_core::present::{self, Alerts, Body, Presentation};
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{CanaryEvent, Classification, Notification, Severity};
 
 pub use adaptive::{
     AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TeamsProperties,
@@ -103,26 +103,9 @@ struct Content<'e> {
 /// `eventMessage`.
 const NO_MESSAGE: &str = "Webhook notice without an event message (a gating-hook payload).";
 
-pub fn message(
-    event: &CanaryEvent,
-    classification: &Classification,
-    format: CardFormat,
-) -> TeamsMessage {
-    render(&Content::new(event, classification), format)
-}
-
-/// An Alertmanager notification: the group's title, one line per alert as the message (cut
-/// like an event message to fit), and the group's facts and links.
-pub fn alerts(
-    notification: &Notification,
-    group: &AlertGroup,
-    classification: &Classification,
-    format: CardFormat,
-) -> TeamsMessage {
-    render(
-        &Content::alerts(notification, group, classification),
-        format,
-    )
+/// A notification as a Teams card of the given format.
+pub fn message(message: &Presentation<'_>, format: CardFormat) -> TeamsMessage {
+    render(&Content::new(message), format)
 }
 
 fn render(content: &Content<'_>, format: CardFormat) -> TeamsMessage {
@@ -137,136 +120,104 @@ fn render(content: &Content<'_>, format: CardFormat) -> TeamsMessage {
 }
 
 impl<'e> Content<'e> {
-    fn new(event: &'e CanaryEvent, classification: &Classification) -> Self {
-        let title = format!(
-            "{}.{}: {}",
-            event.name,
-            event.namespace,
-            classification.headline(event)
-        );
+    fn new(message: &Presentation<'e>) -> Self {
         let mut budget = FACTS_CHARS;
-        let mut facts = highlight_facts(classification, &mut budget);
-        let mut fact = |name: &str, value: &str| {
-            facts.push((name.to_owned(), truncate(value, NAME_LIMIT).into_owned()))
-        };
-        fact("Canary", &event.name);
-        fact("Namespace", &event.namespace);
-        fact(
-            "Phase",
-            if event.phase.as_str().is_empty() {
-                "(none)"
-            } else {
-                event.phase.as_str()
-            },
-        );
-        if let Some(checksum) = &event.checksum {
-            fact("Revision", checksum);
-        }
-        if let Some(time) = event.metadata.timestamp.and_then(|ts| ts.to_display()) {
-            fact("Time", &time);
-        }
-        facts.extend(user_facts(event, &mut budget));
-        Content {
-            title: truncate(&title, TITLE_LIMIT).into_owned(),
-            severity: classification.severity,
-            message: event.event_message().map(Cow::Borrowed),
-            facts,
-        }
-    }
-
-    fn alerts(
-        notification: &Notification,
-        group: &AlertGroup,
-        classification: &Classification,
-    ) -> Self {
-        let title = format!(
-            "{}: {}",
-            notification.subject(),
-            notification.headline(classification)
-        );
-        let lines: Vec<String> = group
-            .alerts
-            .iter()
-            .map(|alert| {
-                let status = match alert.status {
-                    AlertStatus::Firing => "Firing",
-                    AlertStatus::Resolved => "Resolved",
+        let mut facts = highlight_facts(&message.highlights, &mut budget);
+        let text = match &message.body {
+            Body::Flagger(canary) => {
+                let mut fact = |name: &str, value: &str| {
+                    facts.push((name.to_owned(), truncate(value, NAME_LIMIT).into_owned()))
                 };
-                let subject = match (alert.labels.get("name"), alert.labels.get("namespace")) {
-                    (Some(name), Some(namespace)) => format!("{name}.{namespace}"),
-                    _ => alert.alertname().unwrap_or("alert").to_owned(),
-                };
-                let mut line = format!("{status}: {subject}");
-                for key in ["summary", "description"] {
-                    if let Some(text) = alert.annotations.get(key) {
-                        line.push_str(" — ");
-                        line.push_str(text);
-                    }
+                fact("Canary", canary.name);
+                fact("Namespace", canary.namespace);
+                fact("Phase", canary.phase);
+                if let Some(revision) = canary.revision {
+                    fact("Revision", revision);
                 }
-                line.push_str(&format!(" (since {}", alert.starts_at));
-                if alert.has_ended() {
-                    line.push_str(&format!(", ended {}", alert.ends_at));
+                if let Some(time) = &canary.time {
+                    fact("Time", time);
                 }
-                line.push(')');
-                line
-            })
-            .collect();
-        let mut facts = Vec::new();
-        let mut fact = |name: &str, value: &str| {
-            facts.push((
-                name.to_owned(),
-                truncate(value, HIGHLIGHT_LIMIT).into_owned(),
-            ))
+                facts.extend(user_facts(canary.metadata, &mut budget));
+                canary.message.map(Cow::Borrowed)
+            }
+            Body::Alertmanager(alerts) => {
+                facts.extend(alert_facts(alerts));
+                Some(Cow::Owned(alert_lines(alerts)))
+            }
         };
-        fact("Status", group.status.as_str());
-        if let Some((name, namespace)) = group.canary() {
-            fact("Canary", name);
-            fact("Namespace", namespace);
-        }
-        fact(
-            "Alerts",
-            &format!(
-                "{} firing, {} resolved",
-                group.firing().count(),
-                group.resolved().count()
-            ),
-        );
-        if group.truncated_alerts > 0 {
-            fact(
-                "Not shown",
-                &format!(
-                    "{} alerts (truncated by Alertmanager)",
-                    group.truncated_alerts
-                ),
-            );
-        }
-        if !group.receiver.is_empty() {
-            fact("Receiver", &group.receiver);
-        }
-        if let Some(source) = group
-            .alerts
-            .iter()
-            .map(|a| a.generator_url.as_str())
-            .find(|u| !u.is_empty())
-        {
-            fact("Source", source);
-        }
-        if !group.external_url.is_empty() {
-            fact("Alertmanager", &group.external_url);
-        }
         Content {
-            title: truncate(&title, TITLE_LIMIT).into_owned(),
-            severity: classification.severity,
-            message: Some(Cow::Owned(lines.join("\n"))),
+            title: truncate(&message.title, TITLE_LIMIT).into_owned(),
+            severity: message.severity,
+            message: text,
             facts,
         }
     }
 }
 
+/// One line per alert: the message of an Alertmanager card, cut like an event message to fit.
+fn alert_lines(alerts: &Alerts<'_>) -> String {
+    let lines: Vec<String> = alerts
+        .alerts
+        .iter()
+        .map(|alert| {
+            let mut line = format!("{}: {}", alert.status_word(), alert.subject);
+            for text in [alert.summary, alert.description].into_iter().flatten() {
+                line.push_str(" — ");
+                line.push_str(text);
+            }
+            line.push_str(&format!(" (since {}", alert.starts_at));
+            if let Some(ended) = alert.ends_at {
+                line.push_str(&format!(", ended {ended}"));
+            }
+            line.push(')');
+            line
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// The group's facts and links.
+fn alert_facts(alerts: &Alerts<'_>) -> Vec<(String, String)> {
+    let mut facts = Vec::new();
+    let mut fact = |name: &str, value: &str| {
+        facts.push((
+            name.to_owned(),
+            truncate(value, HIGHLIGHT_LIMIT).into_owned(),
+        ))
+    };
+    fact("Status", alerts.status);
+    if let Some((name, namespace)) = alerts.canary {
+        fact("Canary", name);
+        fact("Namespace", namespace);
+    }
+    fact(
+        "Alerts",
+        &format!("{} firing, {} resolved", alerts.firing, alerts.resolved),
+    );
+    if alerts.truncated_alerts > 0 {
+        fact(
+            "Not shown",
+            &format!(
+                "{} alerts (truncated by Alertmanager)",
+                alerts.truncated_alerts
+            ),
+        );
+    }
+    if !alerts.receiver.is_empty() {
+        fact("Receiver", alerts.receiver);
+    }
+    if let Some(source) = alerts.alerts.iter().find_map(|alert| alert.source) {
+        fact("Source", source);
+    }
+    if let Some(url) = alerts.external_url {
+        fact("Alertmanager", url);
+    }
+    facts
+}
+
 /// The shared highlights of the message, as long as they fit in `budget`.
-fn highlight_facts(classification: &Classification, budget: &mut usize) -> Vec<(String, String)> {
-    let facts = highlights(classification.stage, &classification.details);
-    let facts = facts.into_iter().map(|fact| {
+fn highlight_facts(highlights: &[present::Fact], budget: &mut usize) -> Vec<(String, String)> {
+    let facts = highlights.iter().map(|fact| {
         let value = truncate(&fact.value, HIGHLIGHT_LIMIT).into_owned();
         (fact.label.to_owned(), value)
     });
@@ -275,8 +226,7 @@ fn highlight_facts(classification: &Classification, budget: &mut usize) -> Vec<(
 
 /// The user's metadata as facts, in key order, as long as they fit in `budget`; what is left
 /// out is counted in a last fact so that nobody mistakes a cut list for the whole of it.
-fn user_facts(event: &CanaryEvent, budget: &mut usize) -> Vec<(String, String)> {
-    let user = &event.metadata.user;
+fn user_facts(user: &BTreeMap<String, String>, budget: &mut usize) -> Vec<(String, String)> {
     let facts = user.iter().map(|(key, value)| {
         let key = truncate(key, USER_KEY_LIMIT).into_owned();
         (key, truncate(value, USER_VALUE_LIMIT).into_owned())
@@ -360,7 +310,7 @@ pub fn serialized_len<T: Serialize>(value: &T) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flagger_relay_core::classify;
+    use flagger_relay_core::{CanaryEvent, Notification};
 
     fn event(message: &str, user: &[(&str, &str)]) -> CanaryEvent {
         let mut metadata = serde_json::json!({"eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137"});
@@ -374,7 +324,9 @@ mod tests {
     }
 
     fn render(event: &CanaryEvent, format: CardFormat) -> TeamsMessage {
-        message(event, &classify(event), format)
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        message(&Presentation::new(&notification, &classification), format)
     }
 
     const FORMATS: [CardFormat; 2] = [CardFormat::Adaptive, CardFormat::MessageCard];
@@ -478,7 +430,7 @@ mod tests {
         let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
         let user: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
         let mut budget = FACTS_CHARS;
-        let facts = user_facts(&event("m", &user), &mut budget);
+        let facts = user_facts(&event("m", &user).metadata.user, &mut budget);
         // 2,000 characters hold three 502-character entries; two are left out.
         assert_eq!(facts.len(), 4);
         assert_eq!(

@@ -1,10 +1,10 @@
-//! The values worth showing beside a message, in words, shared by the chat renderers so that
-//! Slack and Teams say the same things.
+//! The values worth showing beside a message, in words, so that every destination says the
+//! same things.
 
 use crate::classify::{Details, Stage};
 
 /// One labelled value (`Canary weight`, `30% ▓▓▓░░░░░░░`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fact {
     pub label: &'static str,
     pub value: String,

@@ -1,0 +1,31 @@
+//! How AWS API errors read in reasons and logs, for every AWS service the functions call.
+
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+
+/// The AWS error code and message, or what kept the request from reaching AWS. Never
+/// credentials: the SDK does not put them in errors.
+pub fn sdk_reason<E, R>(err: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sqs::error::SdkError;
+    match err {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "request timed out".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            format!(
+                "could not reach the service: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(err)
+            )
+        }
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
