@@ -170,7 +170,7 @@ fn about(lifecycle: &str, seq: usize, event: &Event) -> Value {
     let notification = Notification::from_slice(&event.body).ok();
     let headline = notification
         .as_ref()
-        .map(|n| n.headline(&n.classify()))
+        .map(|n| n.classify().headline)
         .unwrap_or_default();
     let at = notification.as_ref().and_then(event_time);
     json!({"lifecycle": lifecycle, "seq": seq, "fixture": event.fixture, "headline": headline, "at": at})

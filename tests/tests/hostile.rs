@@ -684,7 +684,7 @@ fn mention_in_name_is_inert(destination: Destination, payload: &Value) -> Result
     let title = match destination {
         Destination::Slack => payload["text"].as_str(),
         Destination::TeamsAdaptive => {
-            payload["attachments"][0]["content"]["body"][0]["items"][0]["text"].as_str()
+            payload["attachments"][0]["content"]["body"][0]["items"][1]["text"].as_str()
         }
         Destination::TeamsMessageCard => payload["sections"][0]["activityTitle"].as_str(),
         Destination::SnsDryRun => return Ok(()),
