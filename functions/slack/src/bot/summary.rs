@@ -82,7 +82,16 @@ pub fn parent(
             emoji: true,
         },
     }];
-    let status = format!("{} *{}*", emoji(state.stage), escape(&state.headline));
+    let mut status = format!("{} *{}*", emoji(state.stage), escape(&state.headline));
+    // A failed rollout says why: the last check that failed, from the halts before it.
+    if let Some(cause) = state
+        .cause
+        .as_deref()
+        .filter(|_| matches!(state.stage, Stage::Failed | Stage::RollingBack))
+        .filter(|cause| *cause != state.headline)
+    {
+        status.push_str(&format!("\n*Why* {}", escape(cause)));
+    }
     blocks.push(Block::Section {
         text: Some(mrkdwn(status, SECTION_LIMIT)),
         fields: Vec::new(),
@@ -371,6 +380,33 @@ mod tests {
         assert!(
             all.contains("rolled back") && all.contains("*Latest* post-rollout check"),
             "{all}"
+        );
+    }
+
+    #[test]
+    fn says_why_a_rollout_failed() {
+        let (n, state) = state_after(&[
+            (
+                "Halt podinfo.test advancement success rate 69.17% < 99%",
+                1_000,
+            ),
+            (
+                "Rolling back podinfo.test failed checks threshold reached 1",
+                2_000,
+            ),
+            ("Canary failed! Scaling down podinfo.test", 3_000),
+        ]);
+        let message = parent(&n, &state, "C0RELAY", None);
+        let Block::Section {
+            text: Some(Text::Mrkdwn { text }),
+            ..
+        } = &message.attachments[0].blocks[1]
+        else {
+            panic!("the status second")
+        };
+        assert_eq!(
+            text,
+            ":x: *canary failed*\n*Why* halted: success rate 69.17% &lt; 99%"
         );
     }
 
