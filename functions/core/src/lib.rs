@@ -22,6 +22,7 @@ pub mod text;
 // happens to an event its destination did not take.
 pub mod dead_letter;
 pub mod deliver;
+pub mod metrics;
 pub mod redrive;
 pub mod relay;
 

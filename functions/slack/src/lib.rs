@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
+use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls_roots};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
@@ -158,7 +158,7 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
         username: env.var("SLACK_USERNAME"),
         icon_emoji: env.var("SLACK_ICON_EMOJI"),
     };
-    let client = http_client(Duration::from_secs(2))
+    let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
     Ok(Relay::new(
         settings,

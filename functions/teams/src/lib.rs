@@ -5,7 +5,7 @@ pub mod render;
 
 use std::time::Duration;
 
-use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
+use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls_roots};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
@@ -165,7 +165,7 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<TeamsWebhook>, ConfigError
     };
     let format = card_format(env.var("TEAMS_CARD_FORMAT").as_deref(), url.as_ref())?;
     tracing::info!(card_format = format.as_str(), "Teams card format chosen");
-    let client = http_client(Duration::from_secs(2))
+    let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
     Ok(Relay::new(settings, TeamsWebhook::new(client, url, format)))
 }
