@@ -73,7 +73,7 @@ $(NODE_STAMP): validators/package-lock.json | system-packages
 run: tools
 	@scripts/run.sh
 
-test: tools fmt lint unit validate-payloads template
+test: tools fmt lint unit validate-payloads template preview-check
 	@echo "make test: all checks passed"
 
 fmt:
@@ -143,3 +143,35 @@ bench: tools
 	cargo lambda build --release --arm64 --bin flagger-relay-slack --bin flagger-relay-teams --bin flagger-relay-sns
 	cargo bench -p flagger-relay-tests --bench pipeline
 	target/release/flagger-relay-coldstart hello slack teams sns
+
+# Pictures of every message as Slack and Teams show it: each recorded lifecycle through the
+# functions in dry run (the tests crate's `preview` example), drawn and screenshotted in
+# headless Chromium (preview/render.mjs) into target/preview/, index.html first.
+# DOCS=1 (or `make preview-docs`) also refreshes the pictures README shows, in docs/preview/.
+.PHONY: preview preview-docs preview-check preview-tools
+DOCS_LIFECYCLES := canary-success canary-rollback-metrics gated-success alertmanager
+
+preview: preview-tools
+	cargo run --quiet -p flagger-relay-tests --example preview
+	node preview/render.mjs
+	@if [ -n "$(DOCS)" ]; then $(MAKE) --no-print-directory preview-docs; fi
+
+preview-docs: preview-tools
+	cargo run --quiet -p flagger-relay-tests --example preview -- --out target/preview-docs/payloads $(DOCS_LIFECYCLES)
+	node preview/render.mjs --scale 2 --payloads target/preview-docs/payloads --out target/preview-docs --docs docs/preview
+
+# A few messages drawn in every variant: fails when a page throws or a picture is blank.
+preview-check: preview-tools
+	cargo run --quiet -p flagger-relay-tests --example preview -- --out target/preview-check/payloads canary-rollback-metrics alertmanager
+	node preview/render.mjs --sample --payloads target/preview-check/payloads --out target/preview-check
+
+# Debian's Chromium and the fonts the pages ask for (Lato for Slack, Open Sans standing in
+# for Segoe UI, Noto for emoji); the Node packages from preview/package-lock.json.
+preview-tools: preview/node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@fc-list 2>/dev/null | grep -q 'Noto Color Emoji' && fc-list | grep -q Lato && fc-list | grep -q 'Open Sans' || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-lato fonts-open-sans fonts-noto-color-emoji; }
+
+preview/node_modules/.package-lock.json: preview/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --prefix preview --no-audit --no-fund --loglevel=error
