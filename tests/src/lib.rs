@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
+pub mod emf;
 pub mod faults;
+pub mod monitoring;
 pub mod moto;
 pub mod template;
 pub mod watch;
@@ -18,6 +20,44 @@ pub fn root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
+}
+
+/// A program the project's tools environment provides (`make tools` fills `.venv/bin`), or
+/// else the first on `PATH`: a plain `cargo test` finds the project's own, and a user's own
+/// installation still serves when the project has none.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let local = std::iter::once(root().join(".venv/bin"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    local
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Says once per test binary, on the terminal even when libtest captures the tests' output,
+/// that the tests needing a missing tool are skipped and how to run them.
+pub fn say_skipped(once: &'static std::sync::Once, what: &str, how: &str) {
+    once.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped: {what}; {how}");
+    });
+}
+
+/// Ends the calling test early, passing, when `$available` is false: the harness has said,
+/// once for the binary, how to get what is missing. `skip_without!(moto::available())`.
+#[macro_export]
+macro_rules! skip_without {
+    ($available:expr) => {
+        if !$available {
+            return;
+        }
+    };
 }
 
 /// One recorded Flagger body, named after its file (`canary-success-09`).
@@ -264,7 +304,7 @@ pub fn read(response: Response<Body>) -> (u16, Value) {
 }
 
 /// Where tests leave every payload they produced, one JSON per line, for the providers'
-/// validators (`make test` feeds them to `../shared/validators/validate`).
+/// validators (`make test` feeds them to `validators/validate`).
 pub fn write_payloads(file: &str, payloads: &[Value]) {
     let dir = root().join("target/payloads");
     std::fs::create_dir_all(&dir).expect("target/payloads is writable");

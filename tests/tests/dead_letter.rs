@@ -12,7 +12,7 @@ use flagger_relay_core::{Destination, Relay};
 use flagger_relay_slack::Slack;
 use flagger_relay_teams::TeamsWebhook;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, OPEN, env, read};
+use flagger_relay_tests::{Call, OPEN, env, read, skip_without};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -203,6 +203,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn transient_5xx_is_retried_then_dead_lettered_as_transient_with_503() {
+        skip_without!(moto::available());
         for code in [500, 502, 503, 504] {
             let server = answering(ResponseTemplate::new(code)).await;
             let ending = one_event(slack, &server).await;
@@ -213,6 +214,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_in_seconds_is_honoured_then_delivered() {
+        skip_without!(moto::available());
         let server = failing_first(
             1,
             ResponseTemplate::new(429).insert_header("retry-after", "1"),
@@ -230,6 +232,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_as_an_http_date_is_honoured_then_delivered() {
+        skip_without!(moto::available());
         let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
         let server = failing_first(
             1,
@@ -248,6 +251,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_asking_for_longer_than_the_deadline_is_dead_lettered_at_once() {
+        skip_without!(moto::available());
         let server =
             answering(ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
         let ending = one_event(slack, &server).await;
@@ -257,6 +261,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_response_slower_than_the_timeout_is_dead_lettered_before_the_deadline() {
+        skip_without!(moto::available());
         let server = answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
         let started = std::time::Instant::now();
         let ending = one_event(slack, &server).await;
@@ -269,6 +274,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_refused_connection_is_dead_lettered_as_transient() {
+        skip_without!(moto::available());
         let closed = TcpListener::bind("127.0.0.1:0").unwrap();
         let uri = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
@@ -302,6 +308,7 @@ mod slack {
     /// delivered, and retrying it would post the message twice.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_200_cut_off_before_its_body_is_delivered_once() {
+        skip_without!(moto::available());
         let (uri, calls) = hanging_up("200 OK");
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
@@ -329,6 +336,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_503_cut_off_before_its_body_is_still_transient() {
+        skip_without!(moto::available());
         let (uri, calls) = hanging_up("503 Service Unavailable");
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
@@ -353,6 +361,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn slack_refusals_are_dead_lettered_as_permanent_with_502_after_one_attempt() {
+        skip_without!(moto::available());
         for (code, reason) in [
             (400, "invalid_payload"),
             (404, "no_service"),
@@ -373,6 +382,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn transient_5xx_and_429_are_dead_lettered_as_transient() {
+        skip_without!(moto::available());
         for template in [
             ResponseTemplate::new(500),
             ResponseTemplate::new(502),
@@ -388,6 +398,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_legacy_200_that_is_not_1_is_dead_lettered_as_permanent() {
+        skip_without!(moto::available());
         let body = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413";
         let server = answering(ResponseTemplate::new(200).set_body_string(body)).await;
         let ending = one_event(|uri: String, q| teams(uri, q, "messagecard"), &server).await;
@@ -397,6 +408,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn teams_refusals_are_dead_lettered_as_permanent() {
+        skip_without!(moto::available());
         for code in [400, 404, 413] {
             let server = answering(ResponseTemplate::new(code)).await;
             let ending = one_event(|uri: String, q| teams(uri, q, "adaptive"), &server).await;
@@ -406,6 +418,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_response_slower_than_the_timeout_is_dead_lettered() {
+        skip_without!(moto::available());
         let server = answering(ResponseTemplate::new(202).set_delay(Duration::from_secs(30))).await;
         let ending = one_event(|uri: String, q| teams(uri, q, "adaptive"), &server).await;
         assert_dead_lettered_once(&ending, "teams", "transient", 503);
@@ -414,6 +427,7 @@ mod teams {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_dead_letter_write_answers_500_and_says_so() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await;
     let config = Moto::shared().sdk_config().await;
     let missing = format!(
@@ -437,6 +451,7 @@ async fn a_failed_dead_letter_write_answers_500_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
+    skip_without!(moto::available());
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(503)).await;
     let relay = slack(down.uri(), dlq);
@@ -482,6 +497,7 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_raises_the_attempt_count_of_what_fails_again() {
+    skip_without!(moto::available());
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(500)).await;
     let relay = slack(down.uri(), dlq);
@@ -515,6 +531,7 @@ async fn redrive_raises_the_attempt_count_of_what_fails_again() {
 /// record redrives once the destination is healthy.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_events_are_all_accounted_for() {
+    skip_without!(moto::available());
     struct Flaky {
         seed: std::sync::Mutex<u64>,
     }
@@ -771,6 +788,7 @@ mod worst_case {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_largest_body_of_escaped_characters_parks_byte_for_byte() {
+        skip_without!(moto::available());
         let body = worst_event();
         let (dlq, sqs, url, limit) = template_queue().await;
         let server = refusing().await;
@@ -792,6 +810,7 @@ mod worst_case {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn an_sns_message_at_snss_limit_parks_byte_for_byte() {
+        skip_without!(moto::available());
         let message = worst_document();
         let (dlq, sqs, url, limit) = template_queue().await;
         let server = refusing().await;
@@ -809,6 +828,7 @@ mod worst_case {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn what_lambdas_on_failure_writes_for_the_largest_message_is_kept_and_redriven() {
+        skip_without!(moto::available());
         let message = worst_document();
         let (dlq, sqs, url, limit) = template_queue().await;
         // Lambda's record embeds the whole SNS event, the message escaped once more.
@@ -912,6 +932,7 @@ mod verdicts {
 
     #[tokio::test]
     async fn a_timeout_after_sending_is_retried_and_said_maybe_delivered_everywhere() {
+        skip_without!(moto::available());
         let logs = logs();
         let event = String::from_utf8_lossy(EVENT).replace("podinfo", "maybe-delivered");
         let slow = answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
@@ -967,6 +988,7 @@ mod verdicts {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_refused_connection_is_not_maybe_delivered() {
+        skip_without!(moto::available());
         let closed = TcpListener::bind("127.0.0.1:0").unwrap();
         let uri = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
@@ -986,6 +1008,7 @@ mod verdicts {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_redirect_is_not_followed_and_is_refused_naming_its_status() {
+        skip_without!(moto::available());
         for code in [301, 302, 303, 307, 308] {
             let server = MockServer::start().await;
             Mock::given(method("POST"))
@@ -1015,6 +1038,7 @@ mod verdicts {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_408_is_retried() {
+        skip_without!(moto::available());
         let server = failing_first(
             1,
             ResponseTemplate::new(408),
@@ -1032,6 +1056,7 @@ mod verdicts {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_teams_connector_reporting_teams_throttled_is_retried() {
+        skip_without!(moto::available());
         let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef";
         let server = failing_first(
             1,
@@ -1050,6 +1075,7 @@ mod verdicts {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_connector_200_cut_off_before_its_verdict_is_transient_and_maybe_delivered() {
+        skip_without!(moto::available());
         let (uri, calls) = hanging_up("200 OK");
         let (dlq, sqs, url) = queue().await;
         let relay = teams(&uri, dlq, "messagecard");
@@ -1121,6 +1147,7 @@ mod deadlines {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_request_that_waited_through_a_cold_start_is_answered_inside_flaggers_timeout() {
+        skip_without!(moto::available());
         let hanging =
             answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
         let (dlq, sqs, url) = queue().await;
@@ -1157,6 +1184,7 @@ mod deadlines {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn flagger_timeout_is_what_the_settings_say() {
+        skip_without!(moto::available());
         let hanging =
             answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
         let (dlq, _, _) = queue().await;
@@ -1185,6 +1213,7 @@ mod deadlines {
     /// to be delivered.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_request_flagger_gave_up_on_still_gets_lambdas_time_to_be_delivered() {
+        skip_without!(moto::available());
         let server = failing_first(
             2,
             ResponseTemplate::new(503),

@@ -15,7 +15,7 @@ use flagger_relay_core::dedup::Dedup;
 use flagger_relay_slack::Slack;
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::template::Stack;
-use flagger_relay_tests::{Call, OPEN, env, read};
+use flagger_relay_tests::{Call, OPEN, env, read, skip_without};
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -101,6 +101,7 @@ async fn send(relay: &Relay<Slack>, body: &[u8]) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flaggers_retry_of_the_same_body_is_delivered_once() {
+    skip_without!(moto::available());
     let table = table().await;
     let server = answering(200, Duration::ZERO).await;
     let relay = slack(&server, &table).await;
@@ -123,6 +124,7 @@ async fn flaggers_retry_of_the_same_body_is_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identical_requests_at_the_same_moment_post_one_message() {
+    skip_without!(moto::available());
     let table = table().await;
     let slow = answering(200, Duration::from_millis(500)).await;
     let relay = slack(&slow, &table).await;
@@ -145,6 +147,7 @@ async fn identical_requests_at_the_same_moment_post_one_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_delivery_lets_flaggers_retry_through() {
+    skip_without!(moto::available());
     let table = table().await;
     let down = answering(400, Duration::ZERO).await;
     let relay = slack(&down, &table).await;
@@ -159,6 +162,7 @@ async fn a_failed_delivery_lets_flaggers_retry_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_body_for_another_destination_is_not_a_duplicate() {
+    skip_without!(moto::available());
     let table = table().await;
     let slack_server = answering(200, Duration::ZERO).await;
     let teams_server = answering(202, Duration::ZERO).await;
@@ -187,6 +191,7 @@ async fn the_same_body_for_another_destination_is_not_a_duplicate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_window_the_same_body_is_delivered_again() {
+    skip_without!(moto::available());
     let table = table().await;
     let server = answering(200, Duration::ZERO).await;
     let relay = slack(&server, &table).await;

@@ -4,8 +4,8 @@
 //! the marker `LeakCanary`. The suite's scenarios run with them: the recorded lifecycles, refused
 //! requests, destinations that echo the webhook back in errors, broken connections, invalid
 //! configuration, and secret-store failures. Everything the relay writes through `tracing`, at
-//! every level down to TRACE and from every crate (the SDK's included), is captured, and so is
-//! every response body; the marker must appear in none of it.
+//! every level down to TRACE and from every crate (the SDK's included), is captured, and so are
+//! every metrics line and every response body; the marker must appear in none of it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,9 +16,11 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
+use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::secrets::{SecretSetting, resolve_with};
+use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, OPEN, fixtures, read};
+use flagger_relay_tests::{Call, OPEN, emf, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -93,10 +95,53 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-/// Each test ends by checking the whole process's logs: a leak from another test running at
-/// the same time is caught too.
+/// Every metrics line any relay of this test process wrote.
+fn metrics_lines() -> &'static Arc<Mutex<Vec<String>>> {
+    static LINES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LINES.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+/// The relay, writing its metrics lines where the checks read them.
+fn metered<D: Destination>(relay: Relay<D>) -> Relay<D> {
+    relay.with_metrics_sink(MetricsSink::Collect(Arc::clone(metrics_lines())))
+}
+
+fn captured_metrics() -> Vec<String> {
+    metrics_lines()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+/// Each test ends by checking the whole process's logs and metrics lines: a leak from another
+/// test running at the same time is caught too.
 fn assert_logs_clean() {
     assert_clean("the logs", &captured_logs());
+    let metrics = captured_metrics();
+    assert_clean("the metrics lines", &metrics.join("\n"));
+    for line in &metrics {
+        emf::assert_valid(line);
+    }
+}
+
+/// The suite left metrics lines for `function`, failures with their reasons among them: the
+/// metrics checks above had something to read.
+fn assert_metered(function: &str) {
+    let documents: Vec<Value> = captured_metrics()
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("checked as EMF"))
+        .filter(|document: &Value| document["Function"] == function)
+        .collect();
+    assert!(
+        documents.iter().any(|d| d["Reason"].is_string()),
+        "{function}: no metrics line with a reason among {}",
+        documents.len()
+    );
+    assert!(
+        documents.iter().any(|d| d["Outcome"] == "delivered"),
+        "{function}: no delivered event among {} metrics lines",
+        documents.len()
+    );
 }
 
 fn body_text(response: &Response<Body>) -> String {
@@ -208,6 +253,7 @@ where
 
 #[tokio::test]
 async fn slack_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(200, "ok").await;
     let webhook = put_secret(
@@ -226,8 +272,10 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
         .expect("both secrets resolve");
     assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some(TOKEN));
     assert_clean("the resolved environment's Debug", &format!("{resolved:?}"));
-    let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("slack", |request| relay.handle(request)).await;
+    assert_metered("slack");
     assert!(
         !server
             .received_requests()
@@ -253,6 +301,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
 
 #[tokio::test]
 async fn teams_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(202, "").await;
     let webhook = put_secret(
@@ -268,8 +317,10 @@ async fn teams_with_secrets_from_the_stores_leaks_nothing() {
     let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
         .await
         .expect("the secret resolves");
-    let relay = flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("teams", |request| relay.handle(request)).await;
+    assert_metered("teams");
     assert_logs_clean();
 }
 
@@ -320,17 +371,20 @@ async fn echoing_destinations_leak_nothing(destination: &str, path: &str) {
                 .time_left(Duration::from_secs(2));
             let (status, body) = match destination {
                 "slack" => {
-                    let relay = flagger_relay_slack::relay_from_env(&HashMap::from([
-                        OPEN,
-                        ("SLACK_WEBHOOK_URL", url.as_str()),
-                    ]))
-                    .expect("valid configuration");
+                    let relay = metered(
+                        flagger_relay_slack::relay_from_env(&HashMap::from([
+                            OPEN,
+                            ("SLACK_WEBHOOK_URL", url.as_str()),
+                        ]))
+                        .expect("valid configuration"),
+                    );
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
                 _ => {
                     let env = HashMap::from([OPEN, ("TEAMS_WEBHOOK_URL", url.as_str())]);
-                    let relay =
-                        flagger_relay_teams::relay_from_env(&env).expect("valid configuration");
+                    let relay = metered(
+                        flagger_relay_teams::relay_from_env(&env).expect("valid configuration"),
+                    );
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
             };
@@ -371,7 +425,7 @@ async fn a_teams_connector_quoting_the_webhook_in_a_200_leaks_nothing() {
         ("TEAMS_WEBHOOK_URL", url.as_str()),
         ("TEAMS_CARD_FORMAT", "messagecard"),
     ]);
-    let relay = flagger_relay_teams::relay_from_env(&env).expect("valid configuration");
+    let relay = metered(flagger_relay_teams::relay_from_env(&env).expect("valid configuration"));
     let (status, _) = answer_clean(
         "a connector's refusal",
         |request| relay.handle(request),
@@ -423,11 +477,13 @@ async fn broken_connections_leak_nothing() {
         ("silent", &silent_url),
         ("TLS to plain HTTP", &tls_to_plain),
     ] {
-        let relay = flagger_relay_slack::relay_from_env(&HashMap::from([
-            OPEN,
-            ("SLACK_WEBHOOK_URL", url.as_str()),
-        ]))
-        .expect("valid");
+        let relay = metered(
+            flagger_relay_slack::relay_from_env(&HashMap::from([
+                OPEN,
+                ("SLACK_WEBHOOK_URL", url.as_str()),
+            ]))
+            .expect("valid"),
+        );
         let call = Call::post(ADVANCE).time_left(Duration::from_secs(4));
         let (status, body) = answer_clean(what, |request| relay.handle(request), call).await;
         assert!(status >= 500, "{what}: {status} {body}");
@@ -494,6 +550,7 @@ async fn invalid_configuration_leaks_nothing() {
 /// error nor the SDK's own logging may show them.
 #[tokio::test]
 async fn secret_store_failures_leak_nothing() {
+    skip_without!(moto::available());
     logs();
     let plain = put_parameter(
         "/no-leaks/plain",
@@ -547,7 +604,7 @@ async fn a_dry_run_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("SLACK_CHANNEL", "#deploys"),
     ]);
-    let relay = flagger_relay_slack::relay_from_env(&env).expect("valid configuration");
+    let relay = metered(flagger_relay_slack::relay_from_env(&env).expect("valid configuration"));
     run_the_suite("slack dry run", |request| relay.handle(request)).await;
     assert_logs_clean();
 }
@@ -556,6 +613,7 @@ async fn a_dry_run_leaks_nothing() {
 /// it back in an error.
 #[tokio::test]
 async fn slack_bot_mode_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let bot_token = "xoxb-1234-5678-LeakCanaryBotToken2c4e";
     let api = MockServer::start().await;
@@ -577,7 +635,8 @@ async fn slack_bot_mode_leaks_nothing() {
     let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
         .await
         .expect("the bot token resolves");
-    let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("slack bot", |request| relay.handle(request)).await;
     assert!(!api.received_requests().await.unwrap_or_default().is_empty());
 
@@ -619,6 +678,7 @@ async fn slack_bot_mode_leaks_nothing() {
 /// decisions API is called with a wrong token. The gate's answers and logs stay clean.
 #[tokio::test]
 async fn the_gate_leaks_nothing() {
+    skip_without!(moto::available());
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
     let table = moto::unique("gates");

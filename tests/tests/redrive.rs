@@ -13,7 +13,7 @@ use flagger_relay_core::redrive::{RedriveOptions, redrive_with};
 use flagger_relay_slack::Slack;
 use flagger_relay_tests::faults::Faults;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{OPEN, env, root};
+use flagger_relay_tests::{OPEN, env, root, skip_without};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -97,6 +97,7 @@ async fn peek(config: &aws_config::SdkConfig, url: &str) -> Vec<(String, DeadLet
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_past_the_redrive_cap_stays_parked_untouched_and_is_reported_as_given_up() {
+    skip_without!(moto::available());
     let config = Moto::shared().sdk_config().await;
     let url = new_queue(&config).await;
     let queue = DeadLetterQueue::with_config(url.clone(), config.clone());
@@ -153,6 +154,7 @@ async fn the_cap_comes_from_redrive_max_attempts_and_defaults_to_five() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_runs_at_once_never_send_a_record_twice() {
+    skip_without!(moto::available());
     let config = Moto::shared().sdk_config().await;
     let url = new_queue(&config).await;
     let queue = DeadLetterQueue::with_config(url.clone(), config.clone());
@@ -187,6 +189,7 @@ async fn two_runs_at_once_never_send_a_record_twice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_delete_costs_its_record_not_the_run() {
+    skip_without!(moto::available());
     let faults = Faults::start(Moto::shared().endpoint()).await;
     let config = moto::sdk_config(faults.endpoint()).await;
     let url = new_queue(&config).await;
@@ -217,6 +220,7 @@ async fn a_failed_delete_costs_its_record_not_the_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_lists_and_changes_nothing() {
+    skip_without!(moto::available());
     let config = Moto::shared().sdk_config().await;
     let url = new_queue(&config).await;
     let queue = DeadLetterQueue::with_config(url.clone(), config.clone());
@@ -253,6 +257,7 @@ async fn a_dry_run_lists_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "runs make and builds the functions; run by make test"]
 async fn make_redrive_covers_bot_mode_and_every_configured_destination() {
+    skip_without!(moto::available());
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
     let url = new_queue(&config).await;

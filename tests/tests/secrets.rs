@@ -7,7 +7,7 @@ use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
 use flagger_relay_core::secrets::{ResolvedEnv, SecretError, SecretSetting, resolve_with};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, read};
+use flagger_relay_tests::{Call, read, skip_without};
 use std::collections::HashMap;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -76,6 +76,7 @@ async fn slack() -> MockServer {
 
 #[tokio::test]
 async fn a_webhook_url_from_secrets_manager_reaches_slack() {
+    skip_without!(moto::available());
     let server = slack().await;
     let url = format!("{}{HOOK_PATH}", server.uri());
     let arn = put_secret(
@@ -112,6 +113,7 @@ async fn a_webhook_url_from_secrets_manager_reaches_slack() {
 
 #[tokio::test]
 async fn a_relay_token_from_a_securestring_parameter_guards_the_function() {
+    skip_without!(moto::available());
     let server = slack().await;
     let url = format!("{}{HOOK_PATH}", server.uri());
     let arn = put_parameter(
@@ -148,6 +150,7 @@ async fn a_relay_token_from_a_securestring_parameter_guards_the_function() {
 
 #[tokio::test]
 async fn reads_every_reference_and_leaves_plain_settings_alone() {
+    skip_without!(moto::available());
     let webhook = put_secret(
         Moto::shared().endpoint(),
         "us-east-1",
@@ -186,6 +189,7 @@ async fn reads_every_reference_and_leaves_plain_settings_alone() {
 
 #[tokio::test]
 async fn reads_a_secret_in_the_region_its_arn_names() {
+    skip_without!(moto::available());
     // The function runs in us-east-1; the secret lives in eu-west-1.
     let arn = put_secret(
         Moto::shared().endpoint(),
@@ -216,6 +220,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_missing_secret_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = format!(
             "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/never-created-AbCdEf"
         );
@@ -228,6 +233,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_missing_parameter_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/flagger-relay/never-created");
         let err = error_of(&[("SLACK_WEBHOOK_URL_SECRET_ARN", &arn)]).await;
         assert_eq!(err.code(), Some("ParameterNotFound"), "{err}");
@@ -243,6 +249,7 @@ mod cold_start_errors {
     /// function sees after someone deletes its secret (deletion waits 7 to 30 days).
     #[tokio::test]
     async fn a_secret_scheduled_for_deletion_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = put_secret(
             Moto::shared().endpoint(),
             "us-east-1",
@@ -274,6 +281,7 @@ mod cold_start_errors {
     /// template without the `secretsmanager:GetSecretValue` / `ssm:GetParameter` grant gives.
     #[tokio::test]
     async fn a_secret_the_role_may_not_read_names_the_setting_and_access_denied() {
+        skip_without!(moto::can_start());
         let moto = Moto::start();
         let secret = put_secret(
             moto.endpoint(),
@@ -311,6 +319,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_plain_string_parameter_is_refused_without_showing_its_value() {
+        skip_without!(moto::available());
         let arn = put_parameter(
             "/flagger-relay/plain/relay-token",
             "tok-plain-visible",
@@ -326,6 +335,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_key_value_secret_is_refused_without_showing_its_value() {
+        skip_without!(moto::available());
         let arn = put_secret(
             Moto::shared().endpoint(),
             "us-east-1",
@@ -342,6 +352,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn an_empty_secret_is_refused() {
+        skip_without!(moto::available());
         let arn = put_parameter(
             "/flagger-relay/empty/relay-token",
             " ",

@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 
 use flagger_relay_tests::moto::{self, Moto};
+use flagger_relay_tests::skip_without;
 use flagger_relay_tests::template::Stack;
 use serde_json::{Value, json};
 
@@ -225,6 +226,7 @@ fn matches(pattern: &str, line: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cold_start_that_cannot_read_its_secrets_is_counted() {
+    skip_without!(moto::available());
     let stack = Stack::deploy(&[SLACK]);
     let pattern = stack
         .of_type("AWS::Logs::MetricFilter")

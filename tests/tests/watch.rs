@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use flagger_relay_tests::fixtures;
-use flagger_relay_tests::watch::Emulator;
+use flagger_relay_tests::watch::{self, Emulator};
+use flagger_relay_tests::{fixtures, skip_without};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -17,8 +17,9 @@ fn client() -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs cargo-lambda; run by `make test`"]
+#[ignore = "builds the function under cargo lambda watch; run with --include-ignored (make test does)"]
 async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
+    skip_without!(watch::available());
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/services/T0/B0/e2e"))
@@ -82,6 +83,8 @@ async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
 async fn gate_function_promotes_a_canary_when_an_approver_clicks() {
     use flagger_relay_gate::slack::SigningSecret;
     use flagger_relay_tests::moto::{self, Moto};
+
+    skip_without!(watch::available() && moto::available());
 
     const TOKEN: &str = "e2e-gate-token-123456";
     const SECRET: &str = "e2e0signing0secret0123456789abcd";

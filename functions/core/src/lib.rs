@@ -24,6 +24,7 @@ pub mod text;
 pub mod dead_letter;
 pub mod dedup;
 pub mod deliver;
+pub mod metrics;
 pub mod redrive;
 pub mod relay;
 

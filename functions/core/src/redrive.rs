@@ -302,6 +302,7 @@ impl Run<'_> {
                     first_attempt: now,
                     last_attempt: now,
                     maybe_delivered: true,
+                    retry_after_waited: Duration::ZERO,
                 }
             }
         };

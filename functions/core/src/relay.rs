@@ -16,6 +16,7 @@ use crate::dedup::{Claim, Dedup};
 use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
 use crate::log_sampling::{LogSampler, Sample, Suppressed};
+use crate::metrics::{EventMetrics, MetricsSink};
 use crate::notification::Notification;
 use crate::present::Presentation;
 use crate::redact::Redactor;
@@ -72,6 +73,7 @@ pub struct Relay<D> {
     dedup: Option<Dedup>,
     /// Refused requests are logged sampled: a flood must not become a log bill.
     refusals: LogSampler,
+    metrics: MetricsSink,
 }
 
 /// Time the dead-letter write may take out of the margin kept back from the Lambda deadline;
@@ -94,6 +96,7 @@ impl<D: Destination> Relay<D> {
             dead_letters,
             dedup,
             refusals: LogSampler::default(),
+            metrics: MetricsSink::default(),
         }
     }
 
@@ -107,6 +110,12 @@ impl<D: Destination> Relay<D> {
     /// the settings.
     pub fn with_dedup(mut self, dedup: Dedup) -> Self {
         self.dedup = Some(dedup);
+        self
+    }
+
+    /// Writes the metrics lines here instead of stdout.
+    pub fn with_metrics_sink(mut self, sink: MetricsSink) -> Self {
+        self.metrics = sink;
         self
     }
 
@@ -137,11 +146,17 @@ impl<D: Destination> Relay<D> {
         let started = Instant::now();
         // A flood that stopped still owes its count line; any later request writes it.
         if let Some(suppressed) = self.refusals.flush(started.into_std()) {
-            log_suppressed(suppressed);
+            self.log_suppressed(suppressed);
         }
         let deadline = self.deadline(&request, started);
         let (outcome, event) = self.process(&request, deadline).await;
-        self.log(&request, event.as_ref(), &outcome, started);
+        self.log(
+            &request,
+            event.as_ref(),
+            Source::FunctionUrl,
+            &outcome,
+            started,
+        );
         outcome.into_response(D::KIND)
     }
 
@@ -206,7 +221,13 @@ impl<D: Destination> Relay<D> {
             let outcome = self
                 .relay(&notification, message, Source::Sns, deadline)
                 .await;
-            self.log(&request, Some(&notification), &outcome, started);
+            self.log(
+                &request,
+                Some(&notification),
+                Source::Sns,
+                &outcome,
+                started,
+            );
             if let Outcome::Failed {
                 failure,
                 dead_letter: DeadLetter::LeftToRetry | DeadLetter::WriteFailed(_),
@@ -237,7 +258,7 @@ impl<D: Destination> Relay<D> {
             failure,
             dead_letter,
         };
-        self.log(request, None, &outcome, started);
+        self.log(request, None, Source::Sns, &outcome, started);
         match &outcome {
             Outcome::Failed {
                 dead_letter: DeadLetter::WriteFailed(reason),
@@ -397,10 +418,12 @@ impl<D: Destination> Relay<D> {
         now + remaining
     }
 
+    /// The invocation's log line for one event, and beside it the event's metrics line.
     fn log(
         &self,
         request: &Request,
         notification: Option<&Notification>,
+        arrived: Source,
         outcome: &Outcome,
         started: Instant,
     ) {
@@ -411,6 +434,15 @@ impl<D: Destination> Relay<D> {
         let canary = notification
             .and_then(Notification::canary_ref)
             .unwrap_or_default();
+        // A refused request beyond the first few of the minute is only counted: no log line,
+        // no metrics line; the count line carries both.
+        let sample = match outcome {
+            Outcome::Refused(_) => Some(self.refusals.refused(started.into_std())),
+            _ => None,
+        };
+        if sample != Some(Sample::Counted) {
+            self.write_metrics(&request_id, &canary, notification, arrived, outcome);
+        }
         let phase = notification.map(Notification::phase).unwrap_or_default();
         let source = notification.map(Notification::source).unwrap_or_default();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -436,17 +468,16 @@ impl<D: Destination> Relay<D> {
                 request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, latency_ms,
                 payload = %payload, "event rendered (dry run)"
             ),
-            Outcome::Refused(err) => match self.refusals.refused(started.into_std()) {
-                Sample::Full { suppressed } => {
+            Outcome::Refused(err) => {
+                if let Some(Sample::Full { suppressed }) = sample {
                     if let Some(suppressed) = suppressed {
-                        log_suppressed(suppressed);
+                        self.log_suppressed(suppressed);
                     }
                     tracing::warn!(
                         request_id, outcome = label, status, latency_ms, error = %err, "request refused"
                     )
                 }
-                Sample::Counted => {}
-            },
+            }
             Outcome::Failed {
                 failure,
                 dead_letter,
@@ -457,18 +488,58 @@ impl<D: Destination> Relay<D> {
             ),
         }
     }
-}
 
-/// The one line a window of refusals that were only counted ends with.
-fn log_suppressed(suppressed: Suppressed) {
-    tracing::warn!(
-        outcome = "refused",
-        refused_not_logged = suppressed.count,
-        window_s = suppressed.window.as_secs(),
-        "{} more refused requests in the last {} s were not logged one by one",
-        suppressed.count,
-        suppressed.window.as_secs()
-    );
+    /// The one log line, and the one metrics document, a window of refusals that were only
+    /// counted ends with.
+    fn log_suppressed(&self, suppressed: Suppressed) {
+        tracing::warn!(
+            outcome = "refused",
+            refused_not_logged = suppressed.count,
+            window_s = suppressed.window.as_secs(),
+            "{} more refused requests in the last {} s were not logged one by one",
+            suppressed.count,
+            suppressed.window.as_secs()
+        );
+        let counted = Outcome::Refused(crate::contract::RequestError::Unauthorized);
+        if let Some(mut metrics) = EventMetrics::of(D::KIND, &counted) {
+            metrics.events = suppressed.count;
+            metrics.reason = Some(std::borrow::Cow::Borrowed(
+                "refused requests counted, not logged one by one",
+            ));
+            self.metrics.write(&metrics.line(SystemTime::now()));
+        }
+    }
+
+    /// One EMF document per event: the metrics CloudWatch extracts from the log.
+    fn write_metrics(
+        &self,
+        request_id: &str,
+        canary: &str,
+        notification: Option<&Notification>,
+        arrived: Source,
+        outcome: &Outcome,
+    ) {
+        let Some(mut metrics) = EventMetrics::of(D::KIND, outcome) else {
+            return;
+        };
+        // Outcomes of failed deliveries carry no classification; the event says it again.
+        let classification = match metrics.stage {
+            None => notification.map(Notification::classify),
+            Some(_) => None,
+        };
+        if let Some(classification) = &classification {
+            metrics.stage = Some(classification.stage.as_str());
+            metrics.severity = Some(classification.severity.as_str());
+        }
+        metrics.request_id = Some(request_id);
+        metrics.canary = Some(canary);
+        metrics.source = Some(match (arrived, notification.map(Notification::source)) {
+            (Source::Sns, _) => Source::Sns.as_str(),
+            (Source::FunctionUrl, Some(sender @ "alertmanager")) => sender,
+            (Source::FunctionUrl, _) => Source::FunctionUrl.as_str(),
+        });
+        self.metrics.write(&metrics.line(SystemTime::now()));
+    }
 }
 
 /// When the Function URL received the request (epoch ms), as its request context says; `None`
@@ -575,7 +646,7 @@ mod tests {
     }
 
     fn delivered() -> Result<Delivered, FailureClass> {
-        Ok(Delivered { attempts: 1 })
+        Ok(Delivered::first_time())
     }
 
     fn post(token: Option<&str>, body: &str) -> Request {
@@ -650,6 +721,61 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["payload"], "podinfo.test: canary weight 10%", "{body}");
         assert!(relay.destination().titles().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_event_but_a_rehearsal_leaves_one_metrics_line() {
+        let cases = [
+            (
+                &[OPEN][..],
+                None,
+                ADVANCE,
+                Some(("delivered", "function-url")),
+            ),
+            (
+                &[OPEN, ("EXCLUDE_STAGES", "analysis-started")][..],
+                None,
+                PROGRESS,
+                Some(("filtered", "function-url")),
+            ),
+            (
+                &[("RELAY_TOKEN", TOKEN)][..],
+                None,
+                ADVANCE,
+                Some(("refused", "function-url")),
+            ),
+            (
+                &[OPEN][..],
+                Some(FailureClass::Permanent),
+                ADVANCE,
+                Some(("rejected", "function-url")),
+            ),
+            (&[OPEN, ("DRY_RUN", "1")][..], None, ADVANCE, None),
+        ];
+        for (settings, failure, body, expected) in cases {
+            let verdict = failure.map_or_else(delivered, Err);
+            let (sink, lines) = MetricsSink::collect();
+            let relay = relay(settings, verdict).with_metrics_sink(sink);
+            answer(&relay, post(None, body)).await;
+            let lines = lines.lock().map(|l| l.clone()).unwrap_or_default();
+            let Some((outcome, source)) = expected else {
+                assert!(lines.is_empty(), "{lines:?}");
+                continue;
+            };
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            let document: Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+            assert_eq!(document["Function"], "recorder");
+            assert_eq!(document["Outcome"], outcome, "{document}");
+            assert_eq!(document["Events"], 1);
+            assert_eq!(document["Source"], source, "{document}");
+            if outcome == "rejected" {
+                assert_eq!(document["Stage"], "progress", "{document}");
+                assert_eq!(document["Canary"], "test/podinfo", "{document}");
+                let reason = document["Reason"].as_str().unwrap_or_default();
+                assert!(reason.contains("recorder said no"), "{document}");
+                assert!(!lines[0].contains("hooks.example/secret"), "{document}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -206,7 +206,9 @@ pub fn card(
             wrap: true,
             weight: Some("Bolder"),
             size: Some("Medium"),
+            color: None,
             is_subtle: None,
+            spacing: None,
         })],
     };
     let note = TextBlock {
@@ -214,7 +216,9 @@ pub fn card(
         wrap: true,
         weight: None,
         size: Some("Small"),
+        color: None,
         is_subtle: Some(true),
+        spacing: None,
     };
     let body = vec![
         CardElement::Container(banner),
@@ -223,7 +227,9 @@ pub fn card(
             wrap: true,
             weight: None,
             size: None,
+            color: None,
             is_subtle: None,
+            spacing: None,
         }),
         CardElement::FactSet(FactSet {
             facts: facts
@@ -233,6 +239,8 @@ pub fn card(
                     value: escape_markdown(value),
                 })
                 .collect(),
+            separator: false,
+            spacing: None,
         }),
         CardElement::TextBlock(note),
     ];

@@ -8,8 +8,8 @@ mod webhook;
 pub use retry::{RetryPolicy, with_retries};
 pub use verdict::{Verdict, is_aws_credential_error, is_unusable_slack_thread};
 pub use webhook::{
-    TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, post_json,
-    retry_after,
+    TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, http_status_in,
+    post_json, retry_after,
 };
 
 use std::time::{Duration, SystemTime};
@@ -80,6 +80,8 @@ pub struct DeliveryFailure {
     pub last_attempt: SystemTime,
     /// An attempt was sent and got no verdict: the destination may have taken the message.
     pub maybe_delivered: bool,
+    /// Time slept because the destination asked for it (`Retry-After`).
+    pub retry_after_waited: Duration,
 }
 
 impl DeliveryFailure {
@@ -93,7 +95,17 @@ impl DeliveryFailure {
             first_attempt: now,
             last_attempt: now,
             maybe_delivered: false,
+            retry_after_waited: Duration::ZERO,
         }
+    }
+
+    /// From the first attempt to the destination's last answer; `None` when nothing was sent.
+    pub fn latency(&self) -> Option<Duration> {
+        (self.attempts > 0).then(|| {
+            self.last_attempt
+                .duration_since(self.first_attempt)
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -101,4 +113,19 @@ impl DeliveryFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
     pub attempts: u32,
+    /// From the first attempt to the destination's accepting answer, retries included.
+    pub latency: Duration,
+    /// Time slept because the destination asked for it (`Retry-After`).
+    pub retry_after_waited: Duration,
+}
+
+impl Delivered {
+    /// Taken at the first attempt, at once: what tests and stand-in destinations answer.
+    pub fn first_time() -> Self {
+        Delivered {
+            attempts: 1,
+            latency: Duration::ZERO,
+            retry_after_waited: Duration::ZERO,
+        }
+    }
 }

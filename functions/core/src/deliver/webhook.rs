@@ -131,6 +131,22 @@ pub fn http_reason(status: u16, body: &str) -> String {
     format!("HTTP {status}: {cut}")
 }
 
+/// The status a reason written by [`http_reason`] starts with (after a caller's prefix such
+/// as `chat.postMessage failed: `), for logs and metrics; `None` when the destination gave no
+/// HTTP answer (a refused connection, an AWS error code, a Slack `ok:false` code).
+pub fn http_status_in(reason: &str) -> Option<u16> {
+    let at = reason
+        .match_indices("HTTP ")
+        .find(|(at, _)| *at == 0 || reason[..*at].ends_with(": "))?
+        .0;
+    let rest = &reason[at + "HTTP ".len()..];
+    let digits = rest.get(..3)?;
+    let after = &rest[3..];
+    let status = digits.parse::<u16>().ok()?;
+    ((100..=599).contains(&status) && (after.is_empty() || after.starts_with(':')))
+        .then_some(status)
+}
+
 /// No connection: nothing was delivered. Connected and then no answer (timed out, cut off):
 /// the request may have been taken.
 fn transport_error(err: reqwest::Error) -> AttemptError {
@@ -206,6 +222,26 @@ mod tests {
     fn ignores_a_retry_after_it_cannot_read() {
         assert_eq!(retry_after(&headers("soon"), SystemTime::now()), None);
         assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
+    }
+
+    #[test]
+    fn reads_the_status_back_from_a_reason() {
+        assert_eq!(http_status_in(&http_reason(429, "slow down")), Some(429));
+        assert_eq!(http_status_in(&http_reason(500, "")), Some(500));
+        assert_eq!(
+            http_status_in("chat.postMessage failed: HTTP 503: busy"),
+            Some(503)
+        );
+        for none in [
+            "chat.postMessage failed: channel_not_found",
+            "could not connect: tcp connect error: Connection refused",
+            "AuthorizationError: not authorized",
+            "no answer within 3000 ms",
+            "request failed: received HTTP 1.1 response",
+            "HTTP 42: short",
+        ] {
+            assert_eq!(http_status_in(none), None, "{none}");
+        }
     }
 
     #[test]
