@@ -16,6 +16,7 @@ pub mod notification;
 pub mod classify;
 pub mod filter;
 pub mod present;
+pub mod template;
 pub mod text;
 
 // What goes out: one relay per invocation, delivery with its verdicts and retries, and what

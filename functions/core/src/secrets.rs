@@ -18,6 +18,13 @@
 //! store is meant to end. An empty value counts as unset, so templates may pass `""` for the
 //! form they do not use.
 //!
+//! Message templates (`SLACK_TEMPLATE`, `TEAMS_TEMPLATE`, `SNS_SUBJECT_TEMPLATE`,
+//! `SNS_EMAIL_TEMPLATE`) outgrow the 4 KB Lambda gives all environment variables together, so
+//! each may be read instead from the SSM parameter named in the same setting ending in
+//! `_PARAMETER`: a parameter name (`/flagger-relay/slack-template`, read in the function's own
+//! region) or its ARN. A template is not a secret: a `String` parameter is fine, a
+//! `SecureString` is decrypted. The same rules apply: read once, both forms set is refused.
+//!
 //! The AWS SDK configuration is loaded only when at least one reference is set: a function
 //! configured with plain values makes no AWS call at all. Errors name the setting, the AWS
 //! operation and AWS's error code, and never a secret value.
@@ -61,6 +68,36 @@ pub const SECRET_SETTINGS: [SecretSetting; 4] = [
         reference: "RELAY_TOKEN_SECRET_ARN",
     },
 ];
+
+/// A setting that may be read from an SSM parameter, and the setting that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterSetting {
+    pub name: &'static str,
+    pub reference: &'static str,
+}
+
+/// Every template setting: a function that has no such template never asks for it.
+pub const PARAMETER_SETTINGS: [ParameterSetting; 4] = [
+    ParameterSetting {
+        name: "SLACK_TEMPLATE",
+        reference: "SLACK_TEMPLATE_PARAMETER",
+    },
+    ParameterSetting {
+        name: "TEAMS_TEMPLATE",
+        reference: "TEAMS_TEMPLATE_PARAMETER",
+    },
+    ParameterSetting {
+        name: "SNS_SUBJECT_TEMPLATE",
+        reference: "SNS_SUBJECT_TEMPLATE_PARAMETER",
+    },
+    ParameterSetting {
+        name: "SNS_EMAIL_TEMPLATE",
+        reference: "SNS_EMAIL_TEMPLATE_PARAMETER",
+    },
+];
+
+/// SSM's limit for a parameter name.
+const PARAMETER_NAME_LIMIT: usize = 2048;
 
 /// Lambda gives a function's initialisation 10 seconds: the store must answer well within it,
 /// retries included, so that a slow store ends in our error message and not Lambda's.
@@ -198,6 +235,49 @@ impl SecretReference {
     }
 }
 
+/// A `…_PARAMETER` value: a parameter's name, read in the function's region, or its ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterReference {
+    /// What `GetParameter` is given: the name or the ARN, as set.
+    pub id: String,
+    /// The ARN's region; `None` for a name.
+    pub region: Option<String>,
+}
+
+impl ParameterReference {
+    pub fn parse(reference: &'static str, raw: &str) -> Result<Self, SecretError> {
+        let raw = raw.trim();
+        if raw.starts_with("arn:") {
+            let arn = SecretReference::parse(reference, raw)?;
+            if arn.store != SecretStore::ParameterStore {
+                return Err(SecretError::InvalidReference {
+                    reference,
+                    problem: "expected an SSM parameter name or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME".into(),
+                });
+            }
+            return Ok(ParameterReference {
+                id: arn.arn,
+                region: Some(arn.region),
+            });
+        }
+        let name_shaped = !raw.is_empty()
+            && raw.len() <= PARAMETER_NAME_LIMIT
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'));
+        if !name_shaped {
+            return Err(SecretError::InvalidReference {
+                reference,
+                problem: "an SSM parameter name holds only letters, digits and _.-/".into(),
+            });
+        }
+        Ok(ParameterReference {
+            id: raw.to_owned(),
+            region: None,
+        })
+    }
+}
+
 /// The environment with each referenced secret in place of its reference: what the functions'
 /// `relay_from_env` read. Its `Debug` shows which settings came from a store, never a value.
 pub struct ResolvedEnv<'e, E> {
@@ -215,11 +295,13 @@ impl<E: Env> Env for ResolvedEnv<'_, E> {
 }
 
 impl<E> ResolvedEnv<'_, E> {
-    /// The settings whose values came from a store, in the order of [`SECRET_SETTINGS`].
+    /// The settings whose values came from a store, in the order of [`SECRET_SETTINGS`], then
+    /// of [`PARAMETER_SETTINGS`].
     pub fn from_store(&self) -> Vec<&'static str> {
         SECRET_SETTINGS
             .iter()
             .map(|s| s.name)
+            .chain(PARAMETER_SETTINGS.iter().map(|s| s.name))
             .filter(|name| self.fetched.contains_key(name))
             .collect()
     }
@@ -265,11 +347,35 @@ where
         }
         references.push((setting, SecretReference::parse(setting.reference, &raw)?));
     }
+    let mut parameters = Vec::new();
+    for setting in PARAMETER_SETTINGS {
+        let Some(raw) = env.var(setting.reference) else {
+            continue;
+        };
+        if env.var(setting.name).is_some() {
+            return Err(SecretError::Ambiguous {
+                name: setting.name,
+                reference: setting.reference,
+            });
+        }
+        parameters.push((setting, ParameterReference::parse(setting.reference, &raw)?));
+    }
     let mut fetched = HashMap::new();
-    if references.is_empty() {
+    if references.is_empty() && parameters.is_empty() {
         return Ok(ResolvedEnv { base: env, fetched });
     }
     let sdk = sdk_config().await;
+    for (setting, parameter) in parameters {
+        let value = fetch_parameter(&sdk, setting.reference, &parameter).await?;
+        if value.trim().is_empty() {
+            return Err(SecretError::Unusable {
+                reference: setting.reference,
+                problem: "the stored value is empty",
+            });
+        }
+        tracing::debug!(setting = setting.name, "setting read from Parameter Store");
+        fetched.insert(setting.name, value);
+    }
     for (setting, reference) in references {
         let value = fetch(&sdk, setting.reference, &reference).await?;
         // A trailing newline is what `aws secretsmanager create-secret --secret-string file://…`
@@ -357,6 +463,40 @@ async fn fetch(
             })
         }
     }
+}
+
+/// A template from Parameter Store: a `String` or a `SecureString` (decrypted), in the ARN's
+/// region or, for a name, the function's own.
+async fn fetch_parameter(
+    sdk: &SdkConfig,
+    reference: &'static str,
+    parameter: &ParameterReference,
+) -> Result<String, SecretError> {
+    let mut config = aws_sdk_ssm::config::Builder::from(sdk).timeout_config(timeouts());
+    if let Some(region) = &parameter.region {
+        config = config.region(Region::new(region.clone()));
+    }
+    let output = aws_sdk_ssm::Client::from_conf(config.build())
+        .get_parameter()
+        .name(&parameter.id)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|err| fetch_error(reference, "GetParameter", &err))?;
+    let parameter = output.parameter.ok_or(SecretError::Unusable {
+        reference,
+        problem: "Parameter Store answered without the parameter",
+    })?;
+    if parameter.r#type == Some(ParameterType::StringList) {
+        return Err(SecretError::Unusable {
+            reference,
+            problem: "the parameter is a StringList; store the template as a String",
+        });
+    }
+    parameter.value.ok_or(SecretError::Unusable {
+        reference,
+        problem: "the parameter has no value",
+    })
 }
 
 /// AWS's code and message for a refusal; for a store that could not be reached, the SDK's
@@ -580,6 +720,49 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.setting(), "RELAY_TOKEN_SECRET_ARN");
         assert!(!loaded.get());
+    }
+
+    #[test]
+    fn a_template_parameter_is_a_name_or_an_ssm_arn() {
+        assert_eq!(
+            ParameterReference::parse(
+                "SLACK_TEMPLATE_PARAMETER",
+                " /flagger-relay/slack-template\n"
+            ),
+            Ok(ParameterReference {
+                id: "/flagger-relay/slack-template".into(),
+                region: None
+            })
+        );
+        assert_eq!(
+            ParameterReference::parse("SLACK_TEMPLATE_PARAMETER", PARAMETER_ARN),
+            Ok(ParameterReference {
+                id: PARAMETER_ARN.into(),
+                region: Some("eu-west-1".into())
+            })
+        );
+        for raw in [
+            SECRET_ARN,
+            "arn:aws:ssm:eu-west-1:1:parameter/x",
+            "{{ title }}",
+            "a b",
+        ] {
+            let err = ParameterReference::parse("SLACK_TEMPLATE_PARAMETER", raw).unwrap_err();
+            assert_eq!(err.setting(), "SLACK_TEMPLATE_PARAMETER", "{raw}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_a_template_given_both_ways_before_loading_the_sdk() {
+        let base = env(&[("TEAMS_TEMPLATE", "{}"), ("TEAMS_TEMPLATE_PARAMETER", "/t")]);
+        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TEAMS_TEMPLATE and TEAMS_TEMPLATE_PARAMETER are both set: set only one of them"
+        );
+        let base = env(&[("TEAMS_TEMPLATE_PARAMETER", "not a name")]);
+        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        assert_eq!(err.setting(), "TEAMS_TEMPLATE_PARAMETER");
     }
 
     #[test]

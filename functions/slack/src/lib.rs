@@ -13,6 +13,7 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
+use flagger_relay_core::relay::RenderError;
 use flagger_relay_core::{Destination, Presentation, Relay};
 
 pub use bot::SlackBot;
@@ -38,11 +39,11 @@ impl Destination for Slack {
     const KIND: &'static str = "slack";
     type Payload = SlackPayload;
 
-    fn render(&self, message: &Presentation<'_>) -> SlackPayload {
-        match self {
-            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(message)),
-            Slack::Bot(bot) => SlackPayload::Bot(bot.render(message)),
-        }
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
+        Ok(match self {
+            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(message)?),
+            Slack::Bot(bot) => SlackPayload::Bot(bot.render(message)?),
+        })
     }
 
     async fn deliver(
@@ -104,8 +105,8 @@ impl Destination for SlackWebhook {
     const KIND: &'static str = "slack";
     type Payload = SlackMessage;
 
-    fn render(&self, message: &Presentation<'_>) -> SlackMessage {
-        render::message(message, &self.overrides)
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackMessage, RenderError> {
+        Ok(render::message(message, &self.overrides))
     }
 
     async fn deliver(
@@ -114,7 +115,7 @@ impl Destination for SlackWebhook {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let payload = self.render(message);
+        let payload = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 

@@ -19,6 +19,7 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries,
 };
+use flagger_relay_core::relay::RenderError;
 use flagger_relay_core::{Destination, Presentation, Relay};
 use tokio::time::Instant;
 
@@ -110,8 +111,8 @@ impl Destination for SnsTopic {
     const KIND: &'static str = "sns";
     type Payload = SnsPublish;
 
-    fn render(&self, message: &Presentation<'_>) -> SnsPublish {
-        render::publish(message, self.is_fifo())
+    fn render(&self, message: &Presentation<'_>) -> Result<SnsPublish, RenderError> {
+        Ok(render::publish(message, self.is_fifo()))
     }
 
     async fn deliver(
@@ -120,7 +121,7 @@ impl Destination for SnsTopic {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let publish = self.render(message);
+        let publish = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.publish(&publish, timeout)).await
     }
 

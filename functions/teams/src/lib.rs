@@ -10,6 +10,7 @@ use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
+use flagger_relay_core::relay::RenderError;
 use flagger_relay_core::{Destination, Presentation, Relay};
 use tokio::time::Instant;
 
@@ -84,8 +85,8 @@ impl Destination for TeamsWebhook {
     const KIND: &'static str = "teams";
     type Payload = TeamsMessage;
 
-    fn render(&self, message: &Presentation<'_>) -> TeamsMessage {
-        render::message(message, self.format)
+    fn render(&self, message: &Presentation<'_>) -> Result<TeamsMessage, RenderError> {
+        Ok(render::message(message, self.format))
     }
 
     async fn deliver(
@@ -94,7 +95,7 @@ impl Destination for TeamsWebhook {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let payload = self.render(message);
+        let payload = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 

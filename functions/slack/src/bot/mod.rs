@@ -42,6 +42,7 @@ use flagger_relay_core::deliver::{
     Delivered, DeliveryFailure, RetryPolicy, http_client, with_retries,
 };
 use flagger_relay_core::redact::Redactor;
+use flagger_relay_core::relay::RenderError;
 use flagger_relay_core::{Classification, Destination, Notification, Presentation};
 
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
@@ -501,8 +502,13 @@ impl Destination for SlackBot {
     type Payload = ChatMessage;
 
     /// The message one event would be posted as on its own: what a dry run shows.
-    fn render(&self, message: &Presentation<'_>) -> ChatMessage {
-        summary::event(message.event, message.classification, &self.channel, None)
+    fn render(&self, message: &Presentation<'_>) -> Result<ChatMessage, RenderError> {
+        Ok(summary::event(
+            message.event,
+            message.classification,
+            &self.channel,
+            None,
+        ))
     }
 
     async fn deliver(
