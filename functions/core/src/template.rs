@@ -63,7 +63,8 @@ const FUEL: u64 = 200_000;
 /// One compiled template.
 pub struct Template {
     setting: &'static str,
-    env: Environment<'static>,
+    /// Boxed: an environment is large, and destinations keep an optional template inline.
+    env: Box<Environment<'static>>,
 }
 
 impl std::fmt::Debug for Template {
@@ -144,7 +145,10 @@ impl Template {
                 name: setting,
                 problem: syntax_error(source, &err),
             })?;
-        Ok(Template { setting, env })
+        Ok(Template {
+            setting,
+            env: Box::new(env),
+        })
     }
 
     /// The setting the template came from (`SLACK_TEMPLATE`).

@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod render;
+pub mod shaping;
 
 use std::time::Duration;
 
@@ -13,12 +14,14 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
+use flagger_relay_core::present::Mention;
 use flagger_relay_core::relay::RenderError;
-use flagger_relay_core::{Destination, Presentation, Relay};
+use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 
 pub use bot::SlackBot;
 pub use bot::summary::ChatMessage;
 pub use render::{Overrides, SlackMessage};
+pub use shaping::Shaping;
 
 /// Where the Slack function posts, chosen at cold start: the Web API with a bot token when
 /// `SLACK_BOT_TOKEN` is set, the incoming webhook otherwise.
@@ -27,12 +30,15 @@ pub enum Slack {
     Bot(Box<SlackBot>),
 }
 
-/// What a dry run shows: the webhook message, or the `chat.postMessage` body.
+/// What is posted, and what a dry run shows: the webhook message, the `chat.postMessage` body,
+/// or what `SLACK_TEMPLATE` made of the event (with the bot's channel and thread when posted
+/// through the Web API).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SlackPayload {
     Webhook(SlackMessage),
     Bot(ChatMessage),
+    Template(serde_json::Map<String, serde_json::Value>),
 }
 
 impl Destination for Slack {
@@ -40,10 +46,17 @@ impl Destination for Slack {
     type Payload = SlackPayload;
 
     fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
-        Ok(match self {
-            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(message)?),
-            Slack::Bot(bot) => SlackPayload::Bot(bot.render(message)?),
-        })
+        match self {
+            Slack::Webhook(webhook) => webhook.render(message),
+            Slack::Bot(bot) => bot.render(message),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        match self {
+            Slack::Webhook(webhook) => webhook.mentions(severity),
+            Slack::Bot(bot) => bot.mentions(severity),
+        }
     }
 
     async fn deliver(
@@ -72,6 +85,7 @@ pub struct SlackWebhook {
     /// `None` only in dry-run mode, where nothing is sent.
     url: Option<SecretUrl>,
     overrides: Overrides,
+    shaping: Shaping,
 }
 
 impl SlackWebhook {
@@ -80,13 +94,20 @@ impl SlackWebhook {
             client,
             url,
             overrides,
+            shaping: Shaping::default(),
         }
+    }
+
+    /// Mentions and a template of the deployment's own.
+    pub fn with_shaping(mut self, shaping: Shaping) -> Self {
+        self.shaping = shaping;
+        self
     }
 }
 
 impl SlackWebhook {
     /// One POST of a rendered message.
-    async fn post(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
+    async fn post(&self, payload: &SlackPayload, timeout: Duration) -> Result<(), AttemptError> {
         let url = self
             .url
             .as_ref()
@@ -103,10 +124,23 @@ impl SlackWebhook {
 
 impl Destination for SlackWebhook {
     const KIND: &'static str = "slack";
-    type Payload = SlackMessage;
+    type Payload = SlackPayload;
 
-    fn render(&self, message: &Presentation<'_>) -> Result<SlackMessage, RenderError> {
-        Ok(render::message(message, &self.overrides))
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
+        match &self.shaping.template {
+            None => Ok(SlackPayload::Webhook(render::message(
+                message,
+                &self.overrides,
+            ))),
+            Some(template) => Ok(SlackPayload::Template(render::with_overrides(
+                render::templated(template, message)?,
+                &self.overrides,
+            ))),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -147,10 +181,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
     };
     let client = http_client(Duration::from_secs(2))
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(
-        settings,
-        Slack::Webhook(SlackWebhook::new(client, url, overrides)),
-    ))
+    let webhook = SlackWebhook::new(client, url, overrides).with_shaping(Shaping::from_env(env)?);
+    Ok(Relay::new(settings, Slack::Webhook(webhook)))
 }
 
 #[cfg(test)]
