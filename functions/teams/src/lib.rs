@@ -2,6 +2,7 @@
 //! Workflows (Power Automate) webhooks or a MessageCard for legacy Office 365 connectors.
 
 pub mod render;
+pub mod shaping;
 
 use std::time::Duration;
 
@@ -10,11 +11,13 @@ use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
+use flagger_relay_core::present::Mention;
 use flagger_relay_core::relay::RenderError;
-use flagger_relay_core::{Destination, Presentation, Relay};
+use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 use tokio::time::Instant;
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
+pub use shaping::Shaping;
 
 /// Delivers to a Teams webhook (`TEAMS_WEBHOOK_URL`).
 pub struct TeamsWebhook {
@@ -23,6 +26,7 @@ pub struct TeamsWebhook {
     url: Option<SecretUrl>,
     format: CardFormat,
     acknowledgement: Acknowledgement,
+    shaping: Shaping,
 }
 
 /// What a successful post looks like.
@@ -53,7 +57,14 @@ impl TeamsWebhook {
             url,
             format,
             acknowledgement,
+            shaping: Shaping::default(),
         }
+    }
+
+    /// Mentions and a template of the deployment's own.
+    pub fn with_shaping(mut self, shaping: Shaping) -> Self {
+        self.shaping = shaping;
+        self
     }
 
     pub fn format(&self) -> CardFormat {
@@ -86,7 +97,14 @@ impl Destination for TeamsWebhook {
     type Payload = TeamsMessage;
 
     fn render(&self, message: &Presentation<'_>) -> Result<TeamsMessage, RenderError> {
-        Ok(render::message(message, self.format))
+        match &self.shaping.template {
+            None => Ok(render::message(message, self.format)),
+            Some(template) => render::templated(template, message),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -160,7 +178,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<TeamsWebhook>, ConfigError
     tracing::info!(card_format = format.as_str(), "Teams card format chosen");
     let client = http_client(Duration::from_secs(2))
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(settings, TeamsWebhook::new(client, url, format)))
+    let webhook = TeamsWebhook::new(client, url, format).with_shaping(Shaping::from_env(env)?);
+    Ok(Relay::new(settings, webhook))
 }
 
 #[cfg(test)]
