@@ -53,8 +53,11 @@ unit:
 	INSTA_UPDATE=no cargo test --workspace -- --include-ignored
 
 validate-payloads:
-	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl | $(VALIDATE) slack
-	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl | $(VALIDATE) teams
+	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl \
+	  target/payloads/slack-links.jsonl target/payloads/slack-templates.jsonl target/payloads/slack-templates-hostile.jsonl | $(VALIDATE) slack
+	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl \
+	  target/payloads/teams-links.jsonl target/payloads/teams-templates.jsonl target/payloads/teams-templates-hostile.jsonl \
+	  target/payloads/teams-templates-store.jsonl | $(VALIDATE) teams
 
 # Each checkov finding the template accepts is skipped in the resource's Metadata, with why.
 template:

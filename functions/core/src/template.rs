@@ -238,6 +238,11 @@ fn context(message: &Presentation<'_>) -> Value {
 /// `{{ value }}` in a JSON template: a safe string as it is, a string's characters escaped for
 /// a JSON string literal, anything else as JSON.
 fn write_in_string(out: &mut String, value: &Value, markup: Markup) -> Result<(), Error> {
+    // Strict mode fails on an undefined value before it is written; what still arrives is the
+    // nothing of an `if` without `else` (`{{ "," if not loop.last }}`).
+    if value.is_undefined() {
+        return Ok(());
+    }
     match value.as_str() {
         Some(text) if value.is_safe() => out.push_str(text),
         Some(text) if value.kind() == ValueKind::String => escape_into(out, text, markup),
