@@ -54,7 +54,8 @@ unit:
 
 validate-payloads:
 	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl \
-	  target/payloads/slack-links.jsonl target/payloads/slack-templates.jsonl target/payloads/slack-templates-hostile.jsonl | $(VALIDATE) slack
+	  target/payloads/slack-links.jsonl target/payloads/slack-templates.jsonl target/payloads/slack-templates-hostile.jsonl \
+	  target/payloads/slack-templates-readme.jsonl | $(VALIDATE) slack
 	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl \
 	  target/payloads/teams-links.jsonl target/payloads/teams-templates.jsonl target/payloads/teams-templates-hostile.jsonl \
 	  target/payloads/teams-templates-store.jsonl | $(VALIDATE) teams

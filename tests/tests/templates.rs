@@ -5,9 +5,10 @@
 //! Slack and Teams payload produced here goes to the providers' validators.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_ssm::types::ParameterType;
-use flagger_relay_core::config::Env;
+use flagger_relay_core::config::{Env, RelaySettings};
 use flagger_relay_core::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use flagger_relay_core::secrets::resolve_with;
 use flagger_relay_core::{Destination, Notification, Relay, Severity};
@@ -15,7 +16,7 @@ use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::{Call, env, fixtures, read, root, write_payloads};
 use serde_json::Value;
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const LINKS: &str = "Dashboard=https://grafana.example.com/d/canary?var-ns={namespace}&var-canary={name};Revision=https://git.example.com/deploy/commit/{checksum};Cluster=https://{cluster}.example.com/";
 const SLACK_MENTIONS: &str = "error=<!subteam^S0123ABC>;warning=<!here>";
@@ -231,6 +232,174 @@ async fn the_slack_example_renders_every_recorded_event() {
     insta::assert_json_snapshot!("slack-example-canary-rollback-metrics", rollback);
     let payloads: Vec<Value> = delivered.into_iter().map(|(_, _, p)| p).collect();
     write_payloads("slack-templates.jsonl", &payloads);
+}
+
+#[tokio::test]
+async fn the_readme_example_renders_every_recorded_event() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("```jinja\n")
+        .expect("a jinja example in the README")
+        + 9;
+    let template = &readme[start..start + readme[start..].find("```").expect("closed")];
+    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let relay = slack(
+        &server,
+        &[
+            ("SLACK_TEMPLATE", template),
+            ("SLACK_MENTIONS", SLACK_MENTIONS),
+        ],
+    );
+    let delivered = deliver_all(&relay, &server).await;
+    for (name, severity, payload) in &delivered {
+        let text = payload["text"].as_str().unwrap_or_default();
+        assert_eq!(
+            text.starts_with("<!"),
+            severity != &Severity::Info,
+            "{name}: {text}"
+        );
+    }
+    let payloads: Vec<Value> = delivered.into_iter().map(|(_, _, p)| p).collect();
+    write_payloads("slack-templates-readme.jsonl", &payloads);
+}
+
+/// Slack's Web API, answering every `chat.postMessage` with a new `ts` and every
+/// `chat.update` with the `ts` it names.
+struct WebApi {
+    next: AtomicU64,
+}
+
+impl Respond for WebApi {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let answer = if request.url.path().ends_with("/chat.update") {
+            serde_json::json!({"ok": true, "channel": body["channel"], "ts": body["ts"]})
+        } else {
+            let n = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+            serde_json::json!({"ok": true, "channel": "C0SHAPE", "ts": format!("1764000000.{:06}", n * 100)})
+        };
+        ResponseTemplate::new(200).set_body_json(answer)
+    }
+}
+
+/// A thread table on the shared moto, as the stack creates it.
+async fn thread_table(config: &aws_config::SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = moto::unique("shape-threads");
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("rollout")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("an attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("rollout")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("a key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("moto creates the table");
+    name
+}
+
+#[tokio::test]
+async fn bot_mode_threads_the_templated_events_under_a_parent_with_the_links() {
+    let config = Moto::shared().sdk_config().await;
+    let table = thread_table(&config).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(WebApi {
+            next: AtomicU64::new(0),
+        })
+        .mount(&server)
+        .await;
+    let api = format!("{}/api", server.uri());
+    let template = example("slack.json.j2");
+    let vars = env(&[
+        ("SLACK_BOT_TOKEN", "xoxb-1-2-shapeBotToken"),
+        ("SLACK_CHANNEL_ID", "C0SHAPE"),
+        ("SLACK_API_URL", &api),
+        ("THREADS_TABLE", &table),
+        ("SLACK_TEMPLATE", &template),
+        ("SLACK_MENTIONS", SLACK_MENTIONS),
+        ("LINKS", LINKS),
+        ("CHATTER", "forward"),
+    ]);
+    let bot = flagger_relay_slack::SlackBot::from_env(&vars)
+        .expect("valid bot settings")
+        .expect("bot mode")
+        .with_sdk_config(config);
+    let relay = Relay::new(
+        RelaySettings::from_env(&vars).expect("valid settings"),
+        flagger_relay_slack::Slack::Bot(Box::new(bot)),
+    );
+    let lifecycle: Vec<_> = fixtures()
+        .into_iter()
+        .filter(|fixture| fixture.lifecycle == "canary-rollback-metrics")
+        .collect();
+    for fixture in &lifecycle {
+        let (status, answer) = read(relay.handle(Call::post(&fixture.body).request()).await);
+        assert_eq!(status, 200, "{}: {answer}", fixture.name);
+    }
+    let calls: Vec<(String, Value)> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| {
+            let body = serde_json::from_slice(&request.body).expect("JSON");
+            (request.url.path().to_owned(), body)
+        })
+        .collect();
+    let posts: Vec<&Value> = calls
+        .iter()
+        .filter(|(path, _)| path.ends_with("/chat.postMessage"))
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(posts.len(), lifecycle.len(), "one post per event");
+    let parent = posts[0];
+    assert!(parent.get("thread_ts").is_none(), "{parent}");
+    assert_eq!(
+        slack_buttons(parent)
+            .first()
+            .map(|(label, _)| label.as_str()),
+        Some("Dashboard"),
+        "the parent carries the links"
+    );
+    for (fixture, reply) in lifecycle.iter().zip(&posts).skip(1) {
+        assert_eq!(reply["channel"], "C0SHAPE", "{}", fixture.name);
+        assert_eq!(reply["thread_ts"], "1764000000.000100", "{}", fixture.name);
+        assert_eq!(
+            reply["attachments"][0]["blocks"][0]["type"], "context",
+            "{}: the template's message",
+            fixture.name
+        );
+        assert_slack_shaped(&fixture.name, severity_of(&fixture.body), reply);
+    }
+    let last = posts.last().expect("a last reply");
+    assert_eq!(
+        last["reply_broadcast"],
+        Value::Null,
+        "a check passing is no outcome"
+    );
+    assert!(
+        posts.iter().any(|post| post["reply_broadcast"] == true),
+        "the rollback is broadcast to the channel"
+    );
+    assert!(
+        calls.iter().any(|(path, _)| path.ends_with("/chat.update")),
+        "the parent is kept up to date"
+    );
 }
 
 fn teams_card(payload: &Value) -> &Value {

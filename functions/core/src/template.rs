@@ -30,8 +30,8 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, context};
 
 use crate::config::{ConfigError, Env};
 use crate::deliver::DeliveryFailure;
-use crate::present::Presentation;
 use crate::present::mentions::mention_text;
+use crate::present::{Body, Presentation};
 
 /// What a template writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,17 +60,53 @@ pub type TextFilter = fn(&str) -> String;
 /// bound for a template that would loop for ever.
 const FUEL: u64 = 200_000;
 
-/// One compiled template.
-pub struct Template {
+/// Every top-level name of the context, as [`context_document`] has them.
+const CONTEXT_FIELDS: [&str; 27] = [
+    "event",
+    "subject",
+    "headline",
+    "title",
+    "stage",
+    "severity",
+    "details",
+    "highlights",
+    "links",
+    "mentions",
+    "mention",
+    "source",
+    "name",
+    "namespace",
+    "phase",
+    "revision",
+    "time",
+    "message",
+    "metadata",
+    "status",
+    "canary",
+    "firing",
+    "resolved",
+    "truncated_alerts",
+    "receiver",
+    "external_url",
+    "alerts",
+];
+
+/// One compiled template. Boxed: an environment is large, and destinations keep an optional
+/// template inline.
+pub struct Template(Box<Compiled>);
+
+struct Compiled {
     setting: &'static str,
-    /// Boxed: an environment is large, and destinations keep an optional template inline.
-    env: Box<Environment<'static>>,
+    env: Environment<'static>,
+    /// The context fields the template names: only these are built for an event, since
+    /// building the whole context (the event above all) is most of what a render costs.
+    fields: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Template")
-            .field("setting", &self.setting)
+            .field("setting", &self.0.setting)
             .finish_non_exhaustive()
     }
 }
@@ -145,26 +181,39 @@ impl Template {
                 name: setting,
                 problem: syntax_error(source, &err),
             })?;
-        Ok(Template {
+        let named = env
+            .get_template(setting)
+            .map(|template| template.undeclared_variables(false))
+            .unwrap_or_default();
+        let fields = CONTEXT_FIELDS
+            .into_iter()
+            .filter(|field| named.contains(*field))
+            .collect();
+        Ok(Template(Box::new(Compiled {
             setting,
-            env: Box::new(env),
-        })
+            env,
+            fields,
+        })))
     }
 
     /// The setting the template came from (`SLACK_TEMPLATE`).
     pub fn setting(&self) -> &'static str {
-        self.setting
+        self.0.setting
     }
 
     /// The template's output for one event.
     pub fn render(&self, message: &Presentation<'_>) -> Result<String, RenderError> {
-        let template = self
-            .env
-            .get_template(self.setting)
-            .map_err(|err| RenderError::new(self.setting, describe(&err)))?;
+        let Compiled {
+            setting,
+            env,
+            fields,
+        } = &*self.0;
+        let template = env
+            .get_template(setting)
+            .map_err(|err| RenderError::new(setting, describe(&err)))?;
         template
-            .render(context(message))
-            .map_err(|err| RenderError::new(self.setting, describe(&err)))
+            .render(context(message, fields))
+            .map_err(|err| RenderError::new(setting, describe(&err)))
     }
 
     /// The output of a JSON template, parsed: the JSON object the destination takes.
@@ -176,11 +225,11 @@ impl Template {
         match serde_json::from_str(&text) {
             Ok(serde_json::Value::Object(object)) => Ok(object),
             Ok(_) => Err(RenderError::new(
-                self.setting,
+                self.setting(),
                 "the output is JSON but not an object",
             )),
             Err(err) => Err(RenderError::new(
-                self.setting,
+                self.setting(),
                 format!("the output is not valid JSON: {err}"),
             )),
         }
@@ -213,26 +262,65 @@ pub fn context_document(message: &Presentation<'_>) -> serde_json::Value {
     document
 }
 
-/// The presentation, with what the deployment configured (links, mentions) as safe strings,
-/// which escaping leaves as they are.
-fn context(message: &Presentation<'_>) -> Value {
+/// The named `fields` of the presentation, with what the deployment configured (links,
+/// mentions) as safe strings, which escaping leaves as they are.
+fn context(message: &Presentation<'_>, fields: &[&'static str]) -> Value {
+    let context: std::collections::BTreeMap<&'static str, Value> = fields
+        .iter()
+        .filter_map(|&name| Some((name, field(message, name)?)))
+        .collect();
+    Value::from_object(context)
+}
+
+/// One field of the context, as [`context_document`] shows it; `None` for a field this kind
+/// of notification does not have.
+fn field(message: &Presentation<'_>, name: &str) -> Option<Value> {
     let safe = |text: &str| Value::from_safe_string(text.to_owned());
-    let links: Vec<Value> = message
-        .links
-        .iter()
-        .map(|link| context! { label => safe(&link.label), url => safe(&link.url) })
-        .collect();
-    let mentions: Vec<Value> = message
-        .mentions
-        .iter()
-        .map(|m| context! { id => safe(&m.id), name => safe(&m.name), text => safe(&m.text) })
-        .collect();
-    context! {
-        links,
-        mentions,
-        mention => safe(&mention_text(&message.mentions, " ")),
-        ..Value::from(Serde(message))
-    }
+    Some(match name {
+        "event" => Value::from(Serde(message.event)),
+        "subject" => Value::from(message.subject.as_str()),
+        "headline" => Value::from(message.headline),
+        "title" => Value::from(message.title.as_str()),
+        "stage" => Value::from(Serde(message.stage)),
+        "severity" => Value::from(Serde(message.severity)),
+        "details" => Value::from(Serde(message.details)),
+        "highlights" => Value::from(Serde(&message.highlights)),
+        "links" => message
+            .links
+            .iter()
+            .map(|link| context! { label => safe(&link.label), url => safe(&link.url) })
+            .collect(),
+        "mentions" => message
+            .mentions
+            .iter()
+            .map(|m| context! { id => safe(&m.id), name => safe(&m.name), text => safe(&m.text) })
+            .collect(),
+        "mention" => safe(&mention_text(&message.mentions, " ")),
+        _ => return body_field(&message.body, name),
+    })
+}
+
+fn body_field(body: &Body<'_>, name: &str) -> Option<Value> {
+    Some(match (body, name) {
+        (Body::Flagger(_), "source") => Value::from("flagger"),
+        (Body::Flagger(canary), "name") => Value::from(canary.name),
+        (Body::Flagger(canary), "namespace") => Value::from(canary.namespace),
+        (Body::Flagger(canary), "phase") => Value::from(canary.phase),
+        (Body::Flagger(canary), "revision") => Value::from(Serde(canary.revision)),
+        (Body::Flagger(canary), "time") => Value::from(Serde(&canary.time)),
+        (Body::Flagger(canary), "message") => Value::from(Serde(canary.message)),
+        (Body::Flagger(canary), "metadata") => Value::from(Serde(canary.metadata)),
+        (Body::Alertmanager(_), "source") => Value::from("alertmanager"),
+        (Body::Alertmanager(alerts), "status") => Value::from(alerts.status),
+        (Body::Alertmanager(alerts), "canary") => Value::from(Serde(alerts.canary)),
+        (Body::Alertmanager(alerts), "firing") => Value::from(alerts.firing),
+        (Body::Alertmanager(alerts), "resolved") => Value::from(alerts.resolved),
+        (Body::Alertmanager(alerts), "truncated_alerts") => Value::from(alerts.truncated_alerts),
+        (Body::Alertmanager(alerts), "receiver") => Value::from(alerts.receiver),
+        (Body::Alertmanager(alerts), "external_url") => Value::from(Serde(alerts.external_url)),
+        (Body::Alertmanager(alerts), "alerts") => Value::from(Serde(&alerts.alerts)),
+        _ => return None,
+    })
 }
 
 /// `{{ value }}` in a JSON template: a safe string as it is, a string's characters escaped for
@@ -470,6 +558,65 @@ mod tests {
             ),
             Ok(String::new())
         );
+    }
+
+    /// The context is built field by field; what it holds must be what the presentation
+    /// serializes to (which `docs/templates.md` documents), for every kind of notification.
+    #[test]
+    fn builds_every_field_as_the_presentation_serializes_it() {
+        let alerts = std::fs::read_to_string(format!(
+            "{}/../../events/alertmanager/canary-rollback-group.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for body in [
+            HOSTILE,
+            &alerts,
+            r#"{"name":"a","namespace":"b","metadata":{}}"#,
+        ] {
+            let notification = Notification::from_slice(body.as_bytes()).unwrap();
+            let classification = notification.classify();
+            let message = Presentation::new(&notification, &classification)
+                .with_links(vec![Link {
+                    label: "L".into(),
+                    url: "https://l.example/".into(),
+                }])
+                .with_mentions(vec![Mention {
+                    id: "i".into(),
+                    name: "n".into(),
+                    text: "t".into(),
+                }]);
+            let serde_json::Value::Object(document) = context_document(&message) else {
+                panic!("a map")
+            };
+            for (name, expected) in &document {
+                let built = field(&message, name).unwrap_or_else(|| panic!("no field {name}"));
+                assert_eq!(&serde_json::to_value(&built).unwrap(), expected, "{name}");
+                assert!(CONTEXT_FIELDS.contains(&name.as_str()), "{name}");
+                seen.insert(name.clone());
+            }
+            for name in CONTEXT_FIELDS {
+                assert_eq!(
+                    field(&message, name).is_some(),
+                    document.contains_key(name),
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(seen.len(), CONTEXT_FIELDS.len());
+    }
+
+    #[test]
+    fn builds_only_the_fields_a_template_names() {
+        let template = Template::compile(
+            "SLACK_TEMPLATE",
+            "{% set x = title %}{{ x }}{% for l in links %}{{ l.url }}{% endfor %}{{ range(2)|length }}{{ event.metadata.cluster }}",
+            Output::Text,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(template.0.fields, ["event", "title", "links"]);
     }
 
     #[test]

@@ -64,14 +64,18 @@ pub fn templated(
 
 /// `{"type":"message","attachments":[{"contentType":…,"contentUrl":null,"content":CARD}]}`.
 fn envelope(card: Map<String, Value>) -> Value {
-    serde_json::json!({
-        "type": "message",
-        "attachments": [{
-            "contentType": ADAPTIVE_CARD_CONTENT_TYPE,
-            "contentUrl": null,
-            "content": card,
-        }],
-    })
+    // Built by hand: `json!` would copy the card.
+    let mut attachment = Map::new();
+    attachment.insert("contentType".into(), ADAPTIVE_CARD_CONTENT_TYPE.into());
+    attachment.insert("contentUrl".into(), Value::Null);
+    attachment.insert("content".into(), Value::Object(card));
+    let mut message = Map::new();
+    message.insert("type".into(), "message".into());
+    message.insert(
+        "attachments".into(),
+        Value::Array(vec![Value::Object(attachment)]),
+    );
+    Value::Object(message)
 }
 
 /// Each configured mention whose `<at>Name</at>` the card writes, as an entity in
