@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
+pub mod emf;
+pub mod monitoring;
 pub mod moto;
 pub mod watch;
 
@@ -16,6 +18,44 @@ pub fn root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
+}
+
+/// A program the project's tools environment provides (`make tools` fills `.venv/bin`), or
+/// else the first on `PATH`: a plain `cargo test` finds the project's own, and a user's own
+/// installation still serves when the project has none.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let local = std::iter::once(root().join(".venv/bin"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    local
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Says once per test binary, on the terminal even when libtest captures the tests' output,
+/// that the tests needing a missing tool are skipped and how to run them.
+pub fn say_skipped(once: &'static std::sync::Once, what: &str, how: &str) {
+    once.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped: {what}; {how}");
+    });
+}
+
+/// Ends the calling test early, passing, when `$available` is false: the harness has said,
+/// once for the binary, how to get what is missing. `skip_without!(moto::available())`.
+#[macro_export]
+macro_rules! skip_without {
+    ($available:expr) => {
+        if !$available {
+            return;
+        }
+    };
 }
 
 /// One recorded Flagger body, named after its file (`canary-success-09`).
@@ -78,6 +118,8 @@ pub fn lifecycles() -> Vec<(String, Vec<Fixture>)> {
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
     pub method: &'a str,
+    /// The Function URL's path: `/` for the relay functions, a route for the gate.
+    pub path: &'a str,
     pub query: &'a str,
     pub headers: Vec<(&'a str, &'a str)>,
     pub body: &'a [u8],
@@ -90,6 +132,7 @@ impl<'a> Call<'a> {
     pub fn post(body: &'a [u8]) -> Self {
         Call {
             method: "POST",
+            path: "/",
             query: "",
             headers: vec![
                 ("content-type", "application/json"),
@@ -99,6 +142,11 @@ impl<'a> Call<'a> {
             base64: false,
             time_left: Some(Duration::from_secs(10)),
         }
+    }
+
+    pub fn path(mut self, path: &'a str) -> Self {
+        self.path = path;
+        self
     }
 
     pub fn query(mut self, query: &'a str) -> Self {
@@ -159,7 +207,7 @@ impl<'a> Call<'a> {
         json!({
             "version": "2.0",
             "routeKey": "$default",
-            "rawPath": "/",
+            "rawPath": self.path,
             "rawQueryString": self.query,
             "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
             "headers": headers,
@@ -168,7 +216,7 @@ impl<'a> Call<'a> {
                 "apiId": "relaytest",
                 "domainName": "relaytest.lambda-url.eu-west-1.on.aws",
                 "domainPrefix": "relaytest",
-                "http": {"method": self.method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Go-http-client/1.1"},
                 "requestId": "test-request",
                 "routeKey": "$default",
                 "stage": "$default",
@@ -241,7 +289,7 @@ pub fn read(response: Response<Body>) -> (u16, Value) {
 }
 
 /// Where tests leave every payload they produced, one JSON per line, for the providers'
-/// validators (`make test` feeds them to `../shared/validators/validate`).
+/// validators (`make test` feeds them to `validators/validate`).
 pub fn write_payloads(file: &str, payloads: &[Value]) {
     let dir = root().join("target/payloads");
     std::fs::create_dir_all(&dir).expect("target/payloads is writable");

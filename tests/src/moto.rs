@@ -6,6 +6,10 @@
 //! every topic and queue a [`unique`] name. [`Moto::start`] is a server of the test's own,
 //! stopped on [`Moto::stop`] or drop, for tests about AWS going away.
 //!
+//! `moto_server` is the project's own (`.venv/bin`, installed by `make tools`) or else one on
+//! `PATH`. Without any, tests that need AWS begin with `skip_without!(moto::available())` and
+//! pass skipped, after one line that says how to run them.
+//!
 //! Rust never drops statics, so the shared server cannot be stopped from a destructor. A
 //! small shell watchdog starts it instead and holds the read end of a pipe whose write end
 //! only this process holds: when the process ends (passed, failed, killed), the pipe closes
@@ -13,9 +17,10 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -25,14 +30,44 @@ use aws_sdk_sns::config::Credentials;
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
-/// `$1` port, `$2` log file. moto gets neither the pipe (fd 3) nor a terminal; the watchdog
-/// waits on moto, so it exits, and the test sees it, when moto does.
+/// `$1` port, `$2` log file, `$3` moto_server, `$4` the Python that starts moto with item
+/// writes serialised ([`SERIAL_DYNAMODB`]), run by the Python beside `moto_server` (its own
+/// environment's); plain `moto_server` when that Python cannot import moto. moto gets neither
+/// the pipe (fd 3) nor a terminal; the watchdog waits on moto, so it exits, and the test sees
+/// it, when moto does.
 const WATCHDOG: &str = r#"
 exec 3<&0
-moto_server -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+python="$(dirname "$3")/python3"
+if "$python" -c 'import moto.server' 2>/dev/null; then
+  "$python" -c "$4" -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+else
+  "$3" -H 127.0.0.1 -p "$1" >"$2" 2>&1 3<&- </dev/null &
+fi
 moto=$!
 { cat <&3 >/dev/null; kill "$moto" 2>/dev/null; } &
 wait "$moto"
+"#;
+
+/// DynamoDB checks a condition and writes an item as one step; moto serves each request on
+/// its own thread and checks, then writes, so two conditional writes racing each other can both
+/// succeed. Tests of "exactly one of concurrent writers wins" need DynamoDB's behaviour: one
+/// lock around moto's DynamoDB operations gives it.
+const SERIAL_DYNAMODB: &str = r#"
+import functools, sys, threading
+from moto.dynamodb.models import DynamoDBBackend
+lock = threading.RLock()
+def serialised(operation):
+    @functools.wraps(operation)
+    def locked(*args, **kwargs):
+        with lock:
+            return operation(*args, **kwargs)
+    return locked
+for name in ("get_item", "put_item", "update_item", "delete_item",
+             "transact_write_items", "batch_write_item"):
+    if hasattr(DynamoDBBackend, name):
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+from moto.server import main
+sys.exit(main())
 "#;
 
 const STARTUP: Duration = Duration::from_secs(60);
@@ -51,20 +86,58 @@ struct Server {
 
 static SHARED: OnceLock<Moto> = OnceLock::new();
 
+/// The endpoint of a moto someone else runs, from `MOTO_ENDPOINT`.
+fn external_endpoint() -> Option<String> {
+    std::env::var("MOTO_ENDPOINT")
+        .ok()
+        .map(|endpoint| endpoint.trim().to_owned())
+        .filter(|endpoint| !endpoint.is_empty())
+}
+
+fn moto_server() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(|| crate::tool("moto_server")).clone()
+}
+
+/// Whether this test process can have a moto ([`Moto::shared`]): `MOTO_ENDPOINT`, or a
+/// `moto_server` to start. When it cannot, says so once, with how to run the tests that need it.
+pub fn available() -> bool {
+    external_endpoint().is_some() || can_start()
+}
+
+/// Whether a test can start a moto of its own ([`Moto::start`]), whatever `MOTO_ENDPOINT` says.
+pub fn can_start() -> bool {
+    static SAID: Once = Once::new();
+    let found = moto_server().is_some();
+    if !found {
+        crate::say_skipped(
+            &SAID,
+            "tests that need AWS (moto_server is not in .venv/bin nor on PATH)",
+            "run `make tools`, then `cargo test`",
+        );
+    }
+    found
+}
+
 impl Moto {
     /// The test process's moto, started on first use.
     pub fn shared() -> &'static Moto {
-        SHARED.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
-            Ok(endpoint) if !endpoint.trim().is_empty() => Moto {
-                endpoint: endpoint.trim().to_owned(),
+        SHARED.get_or_init(|| match external_endpoint() {
+            Some(endpoint) => Moto {
+                endpoint,
                 server: None,
             },
-            _ => Moto::start(),
+            None => Moto::start(),
         })
     }
 
     /// A moto of the caller's own, on a free loopback port, ready to answer.
     pub fn start() -> Moto {
+        let Some(program) = moto_server() else {
+            panic!(
+                "no moto_server: a test that needs one starts with `skip_without!(moto::available())`"
+            );
+        };
         let mut last_log = String::new();
         // Another process may take the free port before moto binds it: try a few.
         for _ in 0..3 {
@@ -75,6 +148,8 @@ impl Moto {
             let mut watchdog = Command::new("sh")
                 .args(["-c", WATCHDOG, "moto-watchdog", &port.to_string()])
                 .arg(&log)
+                .arg(&program)
+                .arg(SERIAL_DYNAMODB)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -96,9 +171,7 @@ impl Moto {
                 Err(log) => last_log = log,
             }
         }
-        panic!(
-            "moto_server did not start (install it with `pip install 'moto[server]'`, or set MOTO_ENDPOINT):\n{last_log}"
-        );
+        panic!("{} did not start:\n{last_log}", program.display());
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use flagger_relay_coldstart::runtime_api::{Ending, Invocation, RuntimeApi};
-use flagger_relay_tests::watch::Emulator;
-use flagger_relay_tests::{Call, fixtures, root};
+use flagger_relay_tests::watch::{self, Emulator};
+use flagger_relay_tests::{Call, fixtures, root, skip_without};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -24,8 +24,9 @@ const EVENTS_PER_CALLER: usize = 200;
 const TOKEN: &str = "concurrency-token-123456";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs cargo-lambda; run by make test"]
+#[ignore = "builds the function under cargo lambda watch; run with --include-ignored (make test does)"]
 async fn slack_function_delivers_every_event_of_eight_concurrent_callers() {
+    skip_without!(watch::available());
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/services/T0/B0/concurrency"))

@@ -12,7 +12,7 @@ use flagger_relay_core::{Destination, Relay};
 use flagger_relay_slack::Slack;
 use flagger_relay_teams::TeamsWebhook;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, read};
+use flagger_relay_tests::{Call, env, read, skip_without};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -197,6 +197,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn transient_5xx_is_retried_then_dead_lettered_as_transient_with_503() {
+        skip_without!(moto::available());
         for code in [500, 502, 503, 504] {
             let server = answering(ResponseTemplate::new(code)).await;
             let ending = one_event(slack, &server).await;
@@ -207,6 +208,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_in_seconds_is_honoured_then_delivered() {
+        skip_without!(moto::available());
         let server = failing_first(
             1,
             ResponseTemplate::new(429).insert_header("retry-after", "1"),
@@ -224,6 +226,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_with_retry_after_as_an_http_date_is_honoured_then_delivered() {
+        skip_without!(moto::available());
         let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
         let server = failing_first(
             1,
@@ -242,6 +245,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_429_asking_for_longer_than_the_deadline_is_dead_lettered_at_once() {
+        skip_without!(moto::available());
         let server =
             answering(ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
         let ending = one_event(slack, &server).await;
@@ -251,6 +255,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_response_slower_than_the_timeout_is_dead_lettered_before_the_deadline() {
+        skip_without!(moto::available());
         let server = answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
         let started = std::time::Instant::now();
         let ending = one_event(slack, &server).await;
@@ -263,6 +268,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_refused_connection_is_dead_lettered_as_transient() {
+        skip_without!(moto::available());
         let closed = TcpListener::bind("127.0.0.1:0").unwrap();
         let uri = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
@@ -294,6 +300,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_connection_closed_mid_response_is_dead_lettered_as_transient() {
+        skip_without!(moto::available());
         let uri = hanging_up();
         let (dlq, sqs, url) = queue().await;
         let relay = slack(&uri, dlq);
@@ -318,6 +325,7 @@ mod slack {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn slack_refusals_are_dead_lettered_as_permanent_with_502_after_one_attempt() {
+        skip_without!(moto::available());
         for (code, reason) in [
             (400, "invalid_payload"),
             (404, "no_service"),
@@ -338,6 +346,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn transient_5xx_and_429_are_dead_lettered_as_transient() {
+        skip_without!(moto::available());
         for template in [
             ResponseTemplate::new(500),
             ResponseTemplate::new(502),
@@ -353,6 +362,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_legacy_200_that_is_not_1_is_dead_lettered_as_permanent() {
+        skip_without!(moto::available());
         let body = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413";
         let server = answering(ResponseTemplate::new(200).set_body_string(body)).await;
         let ending = one_event(|uri: String, q| teams(uri, q, "messagecard"), &server).await;
@@ -362,6 +372,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn teams_refusals_are_dead_lettered_as_permanent() {
+        skip_without!(moto::available());
         for code in [400, 404, 413] {
             let server = answering(ResponseTemplate::new(code)).await;
             let ending = one_event(|uri: String, q| teams(uri, q, "adaptive"), &server).await;
@@ -371,6 +382,7 @@ mod teams {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_response_slower_than_the_timeout_is_dead_lettered() {
+        skip_without!(moto::available());
         let server = answering(ResponseTemplate::new(202).set_delay(Duration::from_secs(30))).await;
         let ending = one_event(|uri: String, q| teams(uri, q, "adaptive"), &server).await;
         assert_dead_lettered_once(&ending, "teams", "transient", 503);
@@ -379,6 +391,7 @@ mod teams {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_dead_letter_write_answers_500_and_says_so() {
+    skip_without!(moto::available());
     let server = answering(ResponseTemplate::new(400).set_body_string("invalid_payload")).await;
     let config = Moto::shared().sdk_config().await;
     let missing = format!(
@@ -402,6 +415,7 @@ async fn a_failed_dead_letter_write_answers_500_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
+    skip_without!(moto::available());
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(503)).await;
     let relay = slack(down.uri(), dlq);
@@ -447,6 +461,7 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_raises_the_attempt_count_of_what_fails_again() {
+    skip_without!(moto::available());
     let (dlq, sqs, url) = queue().await;
     let down = answering(ResponseTemplate::new(500)).await;
     let relay = slack(down.uri(), dlq);
@@ -480,6 +495,7 @@ async fn redrive_raises_the_attempt_count_of_what_fails_again() {
 /// record redrives once the destination is healthy.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_events_are_all_accounted_for() {
+    skip_without!(moto::available());
     struct Flaky {
         seed: std::sync::Mutex<u64>,
     }

@@ -7,7 +7,7 @@ use flagger_relay_core::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use flagger_relay_core::redrive::redrive;
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, fixtures, read, root};
+use flagger_relay_tests::{Call, env, fixtures, read, root, skip_without};
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -147,6 +147,7 @@ async fn through_the_topic(bodies: &[Vec<u8>]) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_and_teams_send_through_the_topic_exactly_what_they_send_directly() {
+    skip_without!(moto::available());
     let chosen: Vec<_> = fixtures()
         .into_iter()
         .filter(|f| {
@@ -251,6 +252,7 @@ async fn the_recorded_sns_events_are_delivered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transient_failure_is_returned_to_lambda_to_retry_and_not_parked() {
+    skip_without!(moto::available());
     let server = answering(503, "").await;
     let (dlq, sqs, url) = queue().await;
     let relay = slack(&server.uri()).with_dead_letter_queue(dlq);
@@ -273,6 +275,7 @@ async fn a_transient_failure_is_returned_to_lambda_to_retry_and_not_parked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_refusal_is_parked_at_once_and_reported_as_handled() {
+    skip_without!(moto::available());
     let server = answering(400, "invalid_payload").await;
     let (dlq, sqs, url) = queue().await;
     let relay = slack(&server.uri()).with_dead_letter_queue(dlq);
@@ -300,6 +303,7 @@ async fn a_permanent_refusal_is_parked_at_once_and_reported_as_handled() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_that_is_not_a_flagger_relay_document_is_parked_never_retried() {
+    skip_without!(moto::available());
     let server = answering(200, "ok").await;
     let (dlq, sqs, url) = queue().await;
     let relay = slack(&server.uri()).with_dead_letter_queue(dlq);
@@ -329,6 +333,7 @@ async fn a_message_that_is_not_a_flagger_relay_document_is_parked_never_retried(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_reads_what_lambdas_on_failure_destination_parked() {
+    skip_without!(moto::available());
     let (_, sqs, url) = queue().await;
     let message =
         std::fs::read_to_string(root().join("events/sns/slack-subscription.json")).unwrap();

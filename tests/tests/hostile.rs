@@ -445,7 +445,7 @@ impl Destination {
     /// The event message as rendered; SNS carries it as data, not markup.
     fn message(self, payload: &Value) -> Option<&str> {
         match self {
-            Destination::Slack => payload["attachments"][0]["blocks"][1]["text"]["text"].as_str(),
+            Destination::Slack => payload["attachments"][0]["blocks"][0]["text"]["text"].as_str(),
             Destination::TeamsAdaptive => {
                 payload["attachments"][0]["content"]["body"][1]["text"].as_str()
             }
@@ -525,9 +525,17 @@ fn within_limits(destination: Destination, payload: &Value) -> Result<(), String
     let chars = |value: &Value| value.as_str().map_or(0, |s| s.chars().count());
     match destination {
         Destination::Slack => {
-            let blocks = payload["attachments"][0]["blocks"]
+            // The title's blocks, then the attachment's.
+            let blocks: Vec<&Value> = payload["blocks"]
                 .as_array()
-                .ok_or("no blocks")?;
+                .into_iter()
+                .flatten()
+                .chain(
+                    payload["attachments"][0]["blocks"]
+                        .as_array()
+                        .ok_or("no blocks")?,
+                )
+                .collect();
             let text = payload["text"].as_str().ok_or("no top-level text")?;
             let mut problems = Vec::new();
             if text.is_empty() || text.chars().count() > 40_000 {
@@ -539,7 +547,7 @@ fn within_limits(destination: Destination, payload: &Value) -> Result<(), String
             if blocks.len() > 50 {
                 problems.push(format!("{} blocks", blocks.len()));
             }
-            for block in blocks {
+            for block in &blocks {
                 match block["type"].as_str() {
                     Some("header") if chars(&block["text"]["text"]) > 150 => {
                         problems.push("header over 150".into())
@@ -559,7 +567,7 @@ fn within_limits(destination: Destination, payload: &Value) -> Result<(), String
             }
             // In mrkdwn, `<` opens a mention or a link; the renderer writes none of its own.
             let mut mrkdwn = vec![text];
-            for block in blocks {
+            for block in &blocks {
                 mrkdwn.extend(
                     block["text"]["text"]
                         .as_str()
@@ -684,7 +692,7 @@ fn mention_in_name_is_inert(destination: Destination, payload: &Value) -> Result
     let title = match destination {
         Destination::Slack => payload["text"].as_str(),
         Destination::TeamsAdaptive => {
-            payload["attachments"][0]["content"]["body"][0]["items"][0]["text"].as_str()
+            payload["attachments"][0]["content"]["body"][0]["items"][1]["text"].as_str()
         }
         Destination::TeamsMessageCard => payload["sections"][0]["activityTitle"].as_str(),
         Destination::SnsDryRun => return Ok(()),

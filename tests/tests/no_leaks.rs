@@ -4,8 +4,8 @@
 //! the marker `LeakCanary`. The suite's scenarios run with them: the recorded lifecycles, refused
 //! requests, destinations that echo the webhook back in errors, broken connections, invalid
 //! configuration, and secret-store failures. Everything the relay writes through `tracing`, at
-//! every level down to TRACE and from every crate (the SDK's included), is captured, and so is
-//! every response body; the marker must appear in none of it.
+//! every level down to TRACE and from every crate (the SDK's included), is captured, and so are
+//! every metrics line and every response body; the marker must appear in none of it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,13 +16,22 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
-use flagger_relay_core::secrets::resolve_with;
+use flagger_relay_core::metrics::MetricsSink;
+use flagger_relay_core::secrets::{SecretSetting, resolve_with};
+use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, fixtures, read};
+use flagger_relay_tests::{Call, emf, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every destination's secret settings: these tests resolve Slack's and Teams' alike.
+const DESTINATIONS: &[SecretSetting] = &[
+    flagger_relay_slack::SECRETS[0],
+    flagger_relay_slack::SECRETS[1],
+    flagger_relay_teams::SECRETS[0],
+];
 
 const ADVANCE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1721556000123"}}"#;
 
@@ -86,10 +95,53 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-/// Each test ends by checking the whole process's logs: a leak from another test running at
-/// the same time is caught too.
+/// Every metrics line any relay of this test process wrote.
+fn metrics_lines() -> &'static Arc<Mutex<Vec<String>>> {
+    static LINES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LINES.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+/// The relay, writing its metrics lines where the checks read them.
+fn metered<D: Destination>(relay: Relay<D>) -> Relay<D> {
+    relay.with_metrics_sink(MetricsSink::Collect(Arc::clone(metrics_lines())))
+}
+
+fn captured_metrics() -> Vec<String> {
+    metrics_lines()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+/// Each test ends by checking the whole process's logs and metrics lines: a leak from another
+/// test running at the same time is caught too.
 fn assert_logs_clean() {
     assert_clean("the logs", &captured_logs());
+    let metrics = captured_metrics();
+    assert_clean("the metrics lines", &metrics.join("\n"));
+    for line in &metrics {
+        emf::assert_valid(line);
+    }
+}
+
+/// The suite left metrics lines for `function`, failures with their reasons among them: the
+/// metrics checks above had something to read.
+fn assert_metered(function: &str) {
+    let documents: Vec<Value> = captured_metrics()
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("checked as EMF"))
+        .filter(|document: &Value| document["Function"] == function)
+        .collect();
+    assert!(
+        documents.iter().any(|d| d["Reason"].is_string()),
+        "{function}: no metrics line with a reason among {}",
+        documents.len()
+    );
+    assert!(
+        documents.iter().any(|d| d["Outcome"] == "delivered"),
+        "{function}: no delivered event among {} metrics lines",
+        documents.len()
+    );
 }
 
 fn body_text(response: &Response<Body>) -> String {
@@ -201,6 +253,7 @@ where
 
 #[tokio::test]
 async fn slack_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(200, "ok").await;
     let webhook = put_secret(
@@ -214,13 +267,15 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN_SECRET_ARN", &token),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("both secrets resolve");
     assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some(TOKEN));
     assert_clean("the resolved environment's Debug", &format!("{resolved:?}"));
-    let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("slack", |request| relay.handle(request)).await;
+    assert_metered("slack");
     assert!(
         !server
             .received_requests()
@@ -246,6 +301,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
 
 #[tokio::test]
 async fn teams_with_secrets_from_the_stores_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let server = accepting(202, "").await;
     let webhook = put_secret(
@@ -258,11 +314,13 @@ async fn teams_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("the secret resolves");
-    let relay = flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("teams", |request| relay.handle(request)).await;
+    assert_metered("teams");
     assert_logs_clean();
 }
 
@@ -313,17 +371,20 @@ async fn echoing_destinations_leak_nothing(destination: &str, path: &str) {
                 .time_left(Duration::from_secs(2));
             let (status, body) = match destination {
                 "slack" => {
-                    let relay = flagger_relay_slack::relay_from_env(&HashMap::from([(
-                        "SLACK_WEBHOOK_URL",
-                        url.as_str(),
-                    )]))
-                    .expect("valid configuration");
+                    let relay = metered(
+                        flagger_relay_slack::relay_from_env(&HashMap::from([(
+                            "SLACK_WEBHOOK_URL",
+                            url.as_str(),
+                        )]))
+                        .expect("valid configuration"),
+                    );
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
                 _ => {
                     let env = HashMap::from([("TEAMS_WEBHOOK_URL", url.as_str())]);
-                    let relay =
-                        flagger_relay_teams::relay_from_env(&env).expect("valid configuration");
+                    let relay = metered(
+                        flagger_relay_teams::relay_from_env(&env).expect("valid configuration"),
+                    );
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
             };
@@ -363,7 +424,7 @@ async fn a_teams_connector_quoting_the_webhook_in_a_200_leaks_nothing() {
         ("TEAMS_WEBHOOK_URL", url.as_str()),
         ("TEAMS_CARD_FORMAT", "messagecard"),
     ]);
-    let relay = flagger_relay_teams::relay_from_env(&env).expect("valid configuration");
+    let relay = metered(flagger_relay_teams::relay_from_env(&env).expect("valid configuration"));
     let (status, _) = answer_clean(
         "a connector's refusal",
         |request| relay.handle(request),
@@ -415,11 +476,13 @@ async fn broken_connections_leak_nothing() {
         ("silent", &silent_url),
         ("TLS to plain HTTP", &tls_to_plain),
     ] {
-        let relay = flagger_relay_slack::relay_from_env(&HashMap::from([(
-            "SLACK_WEBHOOK_URL",
-            url.as_str(),
-        )]))
-        .expect("valid");
+        let relay = metered(
+            flagger_relay_slack::relay_from_env(&HashMap::from([(
+                "SLACK_WEBHOOK_URL",
+                url.as_str(),
+            )]))
+            .expect("valid"),
+        );
         let call = Call::post(ADVANCE).time_left(Duration::from_secs(4));
         let (status, body) = answer_clean(what, |request| relay.handle(request), call).await;
         assert!(status >= 500, "{what}: {status} {body}");
@@ -473,7 +536,7 @@ async fn invalid_configuration_leaks_nothing() {
             ),
         ]),
     ] {
-        let err = resolve_with(&env, || async { store() })
+        let err = resolve_with(&env, DESTINATIONS, &[], || async { store() })
             .await
             .expect_err("refused");
         assert_clean("a secret reference error", &err.to_string());
@@ -486,6 +549,7 @@ async fn invalid_configuration_leaks_nothing() {
 /// error nor the SDK's own logging may show them.
 #[tokio::test]
 async fn secret_store_failures_leak_nothing() {
+    skip_without!(moto::available());
     logs();
     let plain = put_parameter(
         "/no-leaks/plain",
@@ -519,7 +583,7 @@ async fn secret_store_failures_leak_nothing() {
         ("an unreachable store", &missing, unreachable.as_str()),
     ] {
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", arn.as_str())]);
-        let err = resolve_with(&env, || async { sdk_config(endpoint) })
+        let err = resolve_with(&env, DESTINATIONS, &[], || async { sdk_config(endpoint) })
             .await
             .expect_err(what);
         assert_clean(&format!("the error for {what}"), &err.to_string());
@@ -539,7 +603,7 @@ async fn a_dry_run_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("SLACK_CHANNEL", "#deploys"),
     ]);
-    let relay = flagger_relay_slack::relay_from_env(&env).expect("valid configuration");
+    let relay = metered(flagger_relay_slack::relay_from_env(&env).expect("valid configuration"));
     run_the_suite("slack dry run", |request| relay.handle(request)).await;
     assert_logs_clean();
 }
@@ -548,6 +612,7 @@ async fn a_dry_run_leaks_nothing() {
 /// it back in an error.
 #[tokio::test]
 async fn slack_bot_mode_leaks_nothing() {
+    skip_without!(moto::available());
     logs();
     let bot_token = "xoxb-1234-5678-LeakCanaryBotToken2c4e";
     let api = MockServer::start().await;
@@ -566,10 +631,11 @@ async fn slack_bot_mode_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("the bot token resolves");
-    let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");
+    let relay =
+        metered(flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration"));
     run_the_suite("slack bot", |request| relay.handle(request)).await;
     assert!(!api.received_requests().await.unwrap_or_default().is_empty());
 
@@ -603,5 +669,134 @@ async fn slack_bot_mode_leaks_nothing() {
         .await;
         assert!(answered >= 500, "{status}: {answered} {body}");
     }
+    assert_logs_clean();
+}
+
+/// The gate, its secrets from the stores: Slack's Web API and a Teams workflow answer with
+/// errors that quote the bot token and the webhook's signature, a click comes forged, the
+/// decisions API is called with a wrong token. The gate's answers and logs stay clean.
+#[tokio::test]
+async fn the_gate_leaks_nothing() {
+    skip_without!(moto::available());
+    let moto = Moto::shared();
+    let config = moto.sdk_config().await;
+    let table = moto::unique("gates");
+    let key = |name: &str| {
+        aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("rollout")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(key("rollout"))
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("moto creates tables");
+    let bot_token = "xoxb-1-2-LeakCanaryGateBot";
+    let signing_secret = "LeakCanarySigningSecret0123456789";
+    let link_key = "LeakCanaryLinkKey0123456789abcdef0123";
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_string(format!("upstream saw Bearer {bot_token}")),
+        )
+        .mount(&slack)
+        .await;
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string(format!("bad card for {}{TEAMS_PATH}", teams.uri())),
+        )
+        .mount(&teams)
+        .await;
+    let env = vars(&[
+        (
+            "RELAY_TOKEN_SECRET_ARN",
+            &put_secret("gate-token", TOKEN).await,
+        ),
+        (
+            "SLACK_BOT_TOKEN_SECRET_ARN",
+            &put_secret("gate-bot", bot_token).await,
+        ),
+        (
+            "SLACK_SIGNING_SECRET_SECRET_ARN",
+            &put_secret("gate-signing", signing_secret).await,
+        ),
+        (
+            "APPROVAL_LINK_KEY_SECRET_ARN",
+            &put_secret("gate-links", link_key).await,
+        ),
+        ("TEAMS_WEBHOOK_URL", &format!("{}{TEAMS_PATH}", teams.uri())),
+        ("TEAMS_APPROVAL_LINKS", "true"),
+        ("GATES_TABLE", &table),
+        ("SLACK_CHANNEL_ID", "C0RELAY"),
+        ("SLACK_API_URL", &format!("{}/api", slack.uri())),
+        ("APPROVERS", "U0ALICE"),
+    ]);
+    let resolved = resolve_with(&env, flagger_relay_gate::SECRETS, &[], || async { store() })
+        .await
+        .expect("the gate's secrets resolve");
+    let gate = flagger_relay_gate::GateFunction::from_env(&resolved)
+        .expect("valid configuration")
+        .with_sdk_config(config);
+    let handle = |request| gate.handle(request);
+
+    let gate_call = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{}}"#;
+    let with_token = format!("token={TOKEN}");
+    let call = Call::post(gate_call)
+        .path("/confirm-promotion")
+        .query(&with_token);
+    let (status, body) = answer_clean("a closed gate whose prompt failed", handle, call).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["prompt"].as_str().unwrap().starts_with("not posted"),
+        "{body}"
+    );
+    for (what, call) in [
+        (
+            "a gate call without the token",
+            Call::post(gate_call).path("/rollback"),
+        ),
+        (
+            "a forged click",
+            Call::post(b"payload=%7B%7D")
+                .path("/slack/interactions")
+                .header("x-slack-request-timestamp", "1")
+                .header("x-slack-signature", "v0=00"),
+        ),
+        (
+            "the decisions API with a wrong token",
+            Call::post(b"")
+                .method("GET")
+                .path("/decisions/test/podinfo")
+                .header("authorization", "Bearer wrong"),
+        ),
+    ] {
+        let response = gate.handle(call.request()).await;
+        assert_clean(&format!("the response to {what}"), &body_text(&response));
+        assert!(response.status().as_u16() >= 400, "{what}");
+    }
+    let err = flagger_relay_gate::GateFunction::from_env(&vars(&[
+        ("RELAY_TOKEN", TOKEN),
+        ("GATES_TABLE", "gates"),
+        ("SLACK_BOT_TOKEN", bot_token),
+        ("SLACK_CHANNEL_ID", "C0RELAY"),
+        ("SLACK_SIGNING_SECRET", "LeakCanary"),
+    ]))
+    .err()
+    .expect("a signing secret too short to be one");
+    assert_clean("a configuration error", &err.to_string());
     assert_logs_clean();
 }

@@ -165,9 +165,17 @@ fn slack_within_limits(payload: &Value, cut_entities: bool) -> Result<(), String
             text.chars().count()
         ));
     }
-    let blocks = payload["attachments"][0]["blocks"]
+    // The title's blocks, then the attachment's.
+    let blocks: Vec<&Value> = payload["blocks"]
         .as_array()
-        .ok_or("no blocks")?;
+        .into_iter()
+        .flatten()
+        .chain(
+            payload["attachments"][0]["blocks"]
+                .as_array()
+                .ok_or("no blocks")?,
+        )
+        .collect();
     if blocks.len() > 50 {
         return Err(format!("{} blocks", blocks.len()));
     }

@@ -5,12 +5,19 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::Env;
-use flagger_relay_core::secrets::{ResolvedEnv, SecretError, resolve_with};
+use flagger_relay_core::secrets::{ResolvedEnv, SecretError, SecretSetting, resolve_with};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, read};
+use flagger_relay_tests::{Call, read, skip_without};
 use std::collections::HashMap;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every destination's secret settings: these tests resolve Slack's and Teams' alike.
+const DESTINATIONS: &[SecretSetting] = &[
+    flagger_relay_slack::SECRETS[0],
+    flagger_relay_slack::SECRETS[1],
+    flagger_relay_teams::SECRETS[0],
+];
 
 const HOOK_PATH: &str = "/services/T0STORE/B0STORE/fromthestore";
 const ADVANCE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"85d557f47b","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1721556000123"}}"#;
@@ -54,7 +61,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 async fn resolve(
     env: &HashMap<String, String>,
 ) -> Result<ResolvedEnv<'_, HashMap<String, String>>, SecretError> {
-    resolve_with(env, || async { function_sdk() }).await
+    resolve_with(env, DESTINATIONS, &[], || async { function_sdk() }).await
 }
 
 async fn slack() -> MockServer {
@@ -69,6 +76,7 @@ async fn slack() -> MockServer {
 
 #[tokio::test]
 async fn a_webhook_url_from_secrets_manager_reaches_slack() {
+    skip_without!(moto::available());
     let server = slack().await;
     let url = format!("{}{HOOK_PATH}", server.uri());
     let arn = put_secret(
@@ -102,6 +110,7 @@ async fn a_webhook_url_from_secrets_manager_reaches_slack() {
 
 #[tokio::test]
 async fn a_relay_token_from_a_securestring_parameter_guards_the_function() {
+    skip_without!(moto::available());
     let server = slack().await;
     let url = format!("{}{HOOK_PATH}", server.uri());
     let arn = put_parameter(
@@ -138,6 +147,7 @@ async fn a_relay_token_from_a_securestring_parameter_guards_the_function() {
 
 #[tokio::test]
 async fn reads_every_reference_and_leaves_plain_settings_alone() {
+    skip_without!(moto::available());
     let webhook = put_secret(
         Moto::shared().endpoint(),
         "us-east-1",
@@ -176,6 +186,7 @@ async fn reads_every_reference_and_leaves_plain_settings_alone() {
 
 #[tokio::test]
 async fn reads_a_secret_in_the_region_its_arn_names() {
+    skip_without!(moto::available());
     // The function runs in us-east-1; the secret lives in eu-west-1.
     let arn = put_secret(
         Moto::shared().endpoint(),
@@ -206,6 +217,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_missing_secret_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = format!(
             "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/never-created-AbCdEf"
         );
@@ -218,6 +230,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_missing_parameter_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/flagger-relay/never-created");
         let err = error_of(&[("SLACK_WEBHOOK_URL_SECRET_ARN", &arn)]).await;
         assert_eq!(err.code(), Some("ParameterNotFound"), "{err}");
@@ -233,6 +246,7 @@ mod cold_start_errors {
     /// function sees after someone deletes its secret (deletion waits 7 to 30 days).
     #[tokio::test]
     async fn a_secret_scheduled_for_deletion_names_the_setting_and_the_aws_code() {
+        skip_without!(moto::available());
         let arn = put_secret(
             Moto::shared().endpoint(),
             "us-east-1",
@@ -264,6 +278,7 @@ mod cold_start_errors {
     /// template without the `secretsmanager:GetSecretValue` / `ssm:GetParameter` grant gives.
     #[tokio::test]
     async fn a_secret_the_role_may_not_read_names_the_setting_and_access_denied() {
+        skip_without!(moto::can_start());
         let moto = Moto::start();
         let secret = put_secret(
             moto.endpoint(),
@@ -287,7 +302,7 @@ mod cold_start_errors {
             ),
         ] {
             let env = vars(&[(reference, arn)]);
-            let err = resolve_with(&env, || async { denied_sdk.clone() })
+            let err = resolve_with(&env, DESTINATIONS, &[], || async { denied_sdk.clone() })
                 .await
                 .expect_err("access is denied");
             // AWS answers `AccessDeniedException` in a JSON body, which the SDK reads with its
@@ -301,6 +316,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_plain_string_parameter_is_refused_without_showing_its_value() {
+        skip_without!(moto::available());
         let arn = put_parameter(
             "/flagger-relay/plain/relay-token",
             "tok-plain-visible",
@@ -316,6 +332,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn a_key_value_secret_is_refused_without_showing_its_value() {
+        skip_without!(moto::available());
         let arn = put_secret(
             Moto::shared().endpoint(),
             "us-east-1",
@@ -332,6 +349,7 @@ mod cold_start_errors {
 
     #[tokio::test]
     async fn an_empty_secret_is_refused() {
+        skip_without!(moto::available());
         let arn = put_parameter(
             "/flagger-relay/empty/relay-token",
             " ",
@@ -353,7 +371,7 @@ mod cold_start_errors {
         let arn =
             format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/unreachable");
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", &arn)]);
-        let err = resolve_with(&env, || async {
+        let err = resolve_with(&env, DESTINATIONS, &[], || async {
             sdk_config(&endpoint, "us-east-1", dummy_credentials())
         })
         .await

@@ -23,7 +23,7 @@ use flagger_relay_core::{Destination, Presentation};
 use flagger_relay_slack::bot::SlackBot;
 use flagger_relay_slack::render::escape;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Fixture, env, lifecycles, root, write_payloads};
+use flagger_relay_tests::{Fixture, env, lifecycles, root, skip_without, write_payloads};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use wiremock::matchers::method;
@@ -428,19 +428,15 @@ fn assert_threads(
     parents
 }
 
-/// The bodies as the payload validator types them: `ts` and `reply_broadcast` are Web API
-/// arguments beside the message, not part of it.
-fn message_only(exchange: &Exchange) -> Value {
-    let mut body = exchange.body.clone();
-    if let Some(object) = body.as_object_mut() {
-        object.remove("ts");
-        object.remove("reply_broadcast");
-    }
-    body
+/// A Web API call as the payload validator types it: the method's arguments, `ts` and
+/// `reply_broadcast` included, checked against that method's own type.
+fn web_api_call(exchange: &Exchange) -> Value {
+    json!({"method": exchange.method, "arguments": exchange.body})
 }
 
 #[tokio::test]
 async fn every_recorded_lifecycle_is_one_thread_per_rollout() {
+    skip_without!(moto::available());
     let mut payloads = Vec::new();
     for (name, fixtures) in lifecycles() {
         let slack = Slack::start().await;
@@ -470,13 +466,14 @@ async fn every_recorded_lifecycle_is_one_thread_per_rollout() {
         {
             insta::assert_json_snapshot!(name.as_str(), calls);
         }
-        payloads.extend(slack.exchanges().iter().map(message_only));
+        payloads.extend(slack.exchanges().iter().map(web_api_call));
     }
     write_payloads("slack-bot.jsonl", &payloads);
 }
 
 #[tokio::test]
 async fn a_restart_mid_analysis_opens_a_new_parent_and_leaves_the_old_one_as_it_was() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let table = table().await;
     let bot = bot(&slack, Some(&table)).await;
@@ -503,6 +500,7 @@ async fn a_restart_mid_analysis_opens_a_new_parent_and_leaves_the_old_one_as_it_
 
 #[tokio::test]
 async fn two_canaries_interleaved_get_a_thread_each() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let table = table().await;
     let bot = bot(&slack, Some(&table)).await;
@@ -539,6 +537,7 @@ async fn two_canaries_interleaved_get_a_thread_each() {
 /// Older Flagger sends no checksum: a rollout is what follows a "New revision detected" event.
 #[tokio::test]
 async fn rollouts_without_checksum_are_told_apart_by_their_new_revision_event() {
+    skip_without!(moto::available());
     for (name, expected_parents) in [("canary-success", 2), ("restart-and-errors", 3)] {
         let slack = Slack::start().await;
         let table = table().await;
@@ -566,6 +565,7 @@ async fn rollouts_without_checksum_are_told_apart_by_their_new_revision_event() 
 
 #[tokio::test]
 async fn an_alert_group_is_one_thread_keyed_by_its_group_key() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let table = table().await;
     let bot = bot(&slack, Some(&table)).await;
@@ -589,6 +589,7 @@ async fn an_alert_group_is_one_thread_keyed_by_its_group_key() {
 
 #[tokio::test]
 async fn filtered_events_neither_post_nor_update_and_the_parent_shows_the_latest_that_passed() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let table = table().await;
     let bot = bot(&slack, Some(&table)).await;
@@ -618,6 +619,7 @@ async fn filtered_events_neither_post_nor_update_and_the_parent_shows_the_latest
 
 #[tokio::test]
 async fn a_late_event_is_threaded_without_taking_the_parent_back() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let table = table().await;
     let bot = bot(&slack, Some(&table)).await;
@@ -648,6 +650,7 @@ async fn a_late_event_is_threaded_without_taking_the_parent_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_events_of_a_new_rollout_open_exactly_one_parent() {
+    skip_without!(moto::available());
     // Slack takes its time, so the second invocation finds the parent claimed but not posted.
     let slack = Slack::scripted(Vec::new(), Duration::from_millis(300)).await;
     let table = table().await;
@@ -694,6 +697,7 @@ mod web_api_errors {
 
     #[tokio::test]
     async fn ratelimited_is_retried_then_delivered() {
+        skip_without!(moto::available());
         let slack = Slack::scripted(vec![ok_false("ratelimited")], Duration::ZERO).await;
         let bot = bot(&slack, Some(&table().await)).await;
         let delivered = Event::parse(ADVANCE)
@@ -710,6 +714,7 @@ mod web_api_errors {
 
     #[tokio::test]
     async fn a_429_is_retried_after_the_time_slack_asks_for() {
+        skip_without!(moto::available());
         let limited = ResponseTemplate::new(429)
             .insert_header("retry-after", "1")
             .set_body_string("");
@@ -724,6 +729,7 @@ mod web_api_errors {
 
     #[tokio::test]
     async fn a_slack_outage_is_transient() {
+        skip_without!(moto::available());
         let slack = Slack::scripted(vec![ResponseTemplate::new(503); 3], Duration::ZERO).await;
         let bot = bot(&slack, Some(&table().await)).await;
         let failure = Event::parse(ADVANCE).deliver(&bot).await.unwrap_err();
@@ -736,6 +742,7 @@ mod web_api_errors {
 
     #[tokio::test]
     async fn refusals_are_permanent_with_slacks_error_and_free_the_rollout_for_the_next_event() {
+        skip_without!(moto::available());
         for error in [
             "not_in_channel",
             "channel_not_found",
@@ -774,6 +781,7 @@ mod web_api_errors {
 
     #[tokio::test]
     async fn a_failed_parent_update_does_not_fail_a_delivered_event() {
+        skip_without!(moto::available());
         let slack = Slack::start().await;
         let bot = bot(&slack, Some(&table().await)).await;
         Event::parse(ADVANCE).deliver(&bot).await.unwrap();
@@ -865,6 +873,7 @@ async fn a_thread_table_outage_falls_back_to_plain_posts_and_says_so() {
 
 #[tokio::test]
 async fn without_a_thread_table_every_event_is_a_plain_message() {
+    skip_without!(moto::available());
     let slack = Slack::start().await;
     let bot = bot(&slack, None).await;
     for event in lifecycle("blue-green-success") {
@@ -882,6 +891,7 @@ async fn without_a_thread_table_every_event_is_a_plain_message() {
 
 #[tokio::test]
 async fn the_bot_token_never_appears_in_logs_or_failure_reasons() {
+    skip_without!(moto::available());
     let (logs, _guard) = Logs::capture();
     let mut reasons = Vec::new();
     // A lifecycle threaded end to end.

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use flagger_relay_core::{Destination, Notification, Presentation, Relay};
 use flagger_relay_sns::{SnsPublish, SnsTopic, relay_from_env, relay_with_sdk_config};
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, fixtures, lifecycles, read};
+use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, skip_without};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -227,6 +227,7 @@ async fn every_recorded_event_renders_as_snapshotted() {
 
 #[tokio::test]
 async fn every_recorded_event_reaches_an_sqs_subscriber_as_published() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "every", false).await;
     let queue = fanout.subscriber("every", None, false).await;
     let relay = fanout.relay(&[]);
@@ -256,6 +257,7 @@ async fn every_recorded_event_reaches_an_sqs_subscriber_as_published() {
 
 #[tokio::test]
 async fn a_raw_subscriber_gets_the_document_and_the_attributes_as_sqs_attributes() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "raw", false).await;
     let queue = fanout.subscriber("raw", None, true).await;
     let relay = fanout.relay(&[]);
@@ -284,6 +286,7 @@ async fn a_raw_subscriber_gets_the_document_and_the_attributes_as_sqs_attributes
 
 #[tokio::test]
 async fn a_fifo_topic_groups_per_canary_and_deduplicates_only_a_resent_payload() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "fifo", true).await;
     let queue = fanout.subscriber("fifo", None, false).await;
     let relay = fanout.relay(&[]);
@@ -350,6 +353,7 @@ async fn a_fifo_topic_groups_per_canary_and_deduplicates_only_a_resent_payload()
 
 #[tokio::test]
 async fn a_filter_policy_on_event_type_takes_only_warnings() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "filter", false).await;
     let warnings = fanout
         .subscriber("warnings", Some(json!({"eventType": ["Warning"]})), false)
@@ -415,6 +419,7 @@ async fn a_filter_policy_on_event_type_takes_only_warnings() {
 
 #[tokio::test]
 async fn an_empty_phase_is_published_without_a_phase_attribute() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "phase", false).await;
     let queue = fanout.subscriber("phase", None, false).await;
     let relay = fanout.relay(&[]);
@@ -436,6 +441,7 @@ async fn an_empty_phase_is_published_without_a_phase_attribute() {
 
 #[tokio::test]
 async fn the_largest_body_with_json_heavy_text_still_fits_one_publish() {
+    skip_without!(moto::available());
     let fanout = Fanout::new(Moto::shared(), "large", false).await;
     let queue = fanout.subscriber("large", None, true).await;
     let relay = fanout.relay(&[]);
@@ -469,6 +475,7 @@ mod errors {
 
     #[tokio::test]
     async fn a_topic_that_does_not_exist_is_502_with_the_aws_code_after_one_attempt() {
+        skip_without!(moto::available());
         let sdk = Moto::shared().sdk_config().await;
         let missing = moto::arn("sns", &moto::unique("missing"));
         let relay = relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &missing)]), &sdk).unwrap();
@@ -516,6 +523,7 @@ mod errors {
 
     #[tokio::test]
     async fn sns_going_away_mid_run_is_503() {
+        skip_without!(moto::can_start());
         let mut moto = Moto::start();
         let fanout = Fanout::new(&moto, "away", false).await;
         let relay = fanout.relay(&[]);

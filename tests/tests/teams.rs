@@ -140,7 +140,7 @@ async fn a_dry_run_renders_and_sends_nothing() {
         (200, Some("dry-run")),
         "{body}"
     );
-    let title = body["payload"]["attachments"][0]["content"]["body"][0]["items"][0]["text"]
+    let title = body["payload"]["attachments"][0]["content"]["body"][0]["items"][1]["text"]
         .as_str()
         .expect("title");
     assert!(title.starts_with("podinfo.test: "), "{title}");

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use flagger_relay_core::present::Links;
-use flagger_relay_core::secrets::PARAMETER_SETTINGS;
 use flagger_relay_core::template::context_document;
 use flagger_relay_core::{Notification, Presentation, Stage};
 use flagger_relay_tests::{fixtures, root};
@@ -336,7 +335,11 @@ fn document() -> String {
     let mut doc = String::new();
     doc.push_str(INTRO);
     doc.push_str("\n## Settings\n\n| template | setting | or the SSM parameter named in | what it writes |\n|---|---|---|---|\n");
-    for setting in PARAMETER_SETTINGS {
+    let settings = flagger_relay_slack::PARAMETERS
+        .iter()
+        .chain(flagger_relay_teams::PARAMETERS)
+        .chain(flagger_relay_sns::PARAMETERS);
+    for setting in settings {
         let (what, writes) = match setting.name {
             "SLACK_TEMPLATE" => (
                 "Slack function",

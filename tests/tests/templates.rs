@@ -748,9 +748,14 @@ async fn templates_from_parameter_store_reach_slack_and_teams() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let resolved = resolve_with(&vars, || async { config.clone() })
-        .await
-        .expect("the parameter resolves by name");
+    let resolved = resolve_with(
+        &vars,
+        flagger_relay_slack::SECRETS,
+        flagger_relay_slack::PARAMETERS,
+        || async { config.clone() },
+    )
+    .await
+    .expect("the parameter resolves by name");
     assert_eq!(resolved.from_store(), ["SLACK_TEMPLATE"]);
     assert_eq!(resolved.var("SLACK_TEMPLATE"), Some(slack_template.clone()));
     let relay = flagger_relay_slack::relay_from_env(&resolved).expect("valid configuration");
@@ -779,9 +784,14 @@ async fn templates_from_parameter_store_reach_slack_and_teams() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let resolved = resolve_with(&vars, || async { config.clone() })
-        .await
-        .expect("the SecureString parameter resolves by ARN");
+    let resolved = resolve_with(
+        &vars,
+        flagger_relay_teams::SECRETS,
+        flagger_relay_teams::PARAMETERS,
+        || async { config.clone() },
+    )
+    .await
+    .expect("the SecureString parameter resolves by ARN");
     let relay = flagger_relay_teams::relay_from_env(&resolved).expect("valid configuration");
     let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
     assert_eq!(status, 200, "{answer}");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use flagger_relay_tests::fixtures;
-use flagger_relay_tests::watch::Emulator;
+use flagger_relay_tests::watch::{self, Emulator};
+use flagger_relay_tests::{fixtures, skip_without};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -17,8 +17,9 @@ fn client() -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs cargo-lambda; run by `make test`"]
+#[ignore = "builds the function under cargo lambda watch; run with --include-ignored (make test does)"]
 async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
+    skip_without!(watch::available());
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/services/T0/B0/e2e"))
@@ -72,4 +73,147 @@ async fn slack_function_delivers_a_recorded_event_through_its_function_url() {
             .starts_with("podinfo.test"),
         "{message}"
     );
+}
+
+/// The gate under the emulator: Flagger's call is refused and prompts, a click signed as
+/// Slack signs it approves, and Flagger's next call is let through: a promotion decided from
+/// a button, end to end.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs cargo-lambda and moto; run by `make test`"]
+async fn gate_function_promotes_a_canary_when_an_approver_clicks() {
+    use flagger_relay_gate::slack::SigningSecret;
+    use flagger_relay_tests::moto::{self, Moto};
+
+    skip_without!(watch::available() && moto::available());
+
+    const TOKEN: &str = "e2e-gate-token-123456";
+    const SECRET: &str = "e2e0signing0secret0123456789abcd";
+    let moto = Moto::shared();
+    let table = moto::unique("gates");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    dynamodb
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("rollout")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("rollout")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "channel": "C0RELAY", "ts": "1764000000.000100"}),
+        ))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.update"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "channel": "C0RELAY", "ts": "1764000000.000100"}),
+        ))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let api = format!("{}/api", slack.uri());
+    let emulator = Emulator::start(
+        "flagger-relay-gate",
+        &[
+            ("RELAY_TOKEN", TOKEN),
+            ("GATES_TABLE", &table),
+            ("SLACK_BOT_TOKEN", "xoxb-1-2-e2eBotToken"),
+            ("SLACK_CHANNEL_ID", "C0RELAY"),
+            ("SLACK_SIGNING_SECRET", SECRET),
+            ("SLACK_API_URL", &api),
+            ("APPROVERS", "U0ALICE"),
+            ("AWS_ENDPOINT_URL", moto.endpoint()),
+            ("AWS_REGION", moto::REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+        &[],
+    );
+    let url = emulator.function_url();
+    let flagger = |client: reqwest::Client| {
+        let url = format!("{url}confirm-promotion?token={TOKEN}");
+        async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"bd5c8f7946","metadata":{}}"#)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+
+    let (status, body) = flagger(client()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["prompt"], "posted");
+    let prompt: serde_json::Value =
+        serde_json::from_slice(&slack.received_requests().await.unwrap()[0].body).unwrap();
+    let value = prompt["blocks"][3]["elements"][0]["value"]
+        .as_str()
+        .unwrap();
+
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": "U0ALICE", "username": "alice"},
+        "response_url": format!("{}/actions/T0/1/e2e", slack.uri()),
+        "actions": [{"action_id": "gate-approve", "type": "button", "value": value}]
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let timestamp = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs())
+    .to_string();
+    let signature = SigningSecret::parse(SECRET)
+        .unwrap()
+        .sign(&timestamp, body.as_bytes());
+    let forged = client()
+        .post(format!("{url}slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &timestamp)
+        .header("x-slack-signature", "v0=00")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let click = client()
+        .post(format!("{url}slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &timestamp)
+        .header("x-slack-signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(click.status(), 200);
+
+    let (status, body) = flagger(client()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "open");
+    assert_eq!(body["decision"]["by"], "U0ALICE");
 }

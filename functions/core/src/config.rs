@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::deliver::RetryPolicy;
+use crate::deliver::{RetryPolicy, TlsRoots};
 use crate::filter::{Filter, FilterError};
 use crate::present::Links;
 
@@ -184,9 +184,43 @@ impl fmt::Debug for RelayToken {
     }
 }
 
+/// `TLS_ROOTS`: `webpki` (the default, Mozilla's roots compiled in) or `os` (the system's
+/// store, for private certificate authorities and TLS-inspecting proxies).
+pub fn tls_roots(env: &impl Env) -> Result<TlsRoots, ConfigError> {
+    match env.var("TLS_ROOTS") {
+        None => Ok(TlsRoots::default()),
+        Some(value) => TlsRoots::parse(&value).ok_or(ConfigError::Invalid {
+            name: "TLS_ROOTS",
+            expected: "webpki, os",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusts_mozilla_roots_unless_told_to_use_the_system_store() {
+        let env = |value: &'static str| HashMap::from([("TLS_ROOTS", value)]);
+        assert_eq!(
+            tls_roots(&HashMap::<&str, &str>::new()),
+            Ok(TlsRoots::Mozilla)
+        );
+        assert_eq!(tls_roots(&env("webpki")), Ok(TlsRoots::Mozilla));
+        assert_eq!(tls_roots(&env("os")), Ok(TlsRoots::Os));
+        assert_eq!(tls_roots(&env(" OS ")), Ok(TlsRoots::Os));
+        assert_eq!(
+            tls_roots(&env("openssl")),
+            Err(ConfigError::Invalid {
+                name: "TLS_ROOTS",
+                expected: "webpki, os",
+            })
+        );
+        for roots in [TlsRoots::Mozilla, TlsRoots::Os] {
+            assert!(crate::deliver::http_client(Duration::from_secs(1), roots).is_ok());
+        }
+    }
 
     #[test]
     fn accepts_https_and_loopback_http_only() {

@@ -231,8 +231,9 @@ fn is_json(content_type: &str) -> bool {
 
 /// Flagger can carry a secret only in the URL, so `?token=` is the usual form; tools that can
 /// send headers (Alertmanager, curl) may use `Authorization: Bearer`. Every token presented must
-/// match and at least one must be present; comparisons are constant-time.
-fn authenticate(request: &Request, expected: &RelayToken) -> Result<(), RequestError> {
+/// match and at least one must be present; comparisons are constant-time. Public for routes
+/// that are not event posts (the gate's `GET /decisions/…`).
+pub fn authenticate(request: &Request, expected: &RelayToken) -> Result<(), RequestError> {
     let expected = expected.expose().as_bytes();
     let matches = |presented: &str| bool::from(presented.as_bytes().ct_eq(expected));
     let query = request.query_string_parameters_ref();

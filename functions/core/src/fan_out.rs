@@ -137,9 +137,15 @@ pub fn from_document(message: &[u8]) -> Result<Notification, EventError> {
                     problem: err.to_string(),
                 })
         }
-        (Some(SCHEMA_VERSION), _, None) => {
+        (Some(SCHEMA_VERSION), None, None) => {
             CanaryEvent::from_slice(message).map(Notification::Canary)
         }
+        // Documents of other sources share the topic (the gate's decisions): they are for
+        // other subscribers, and relaying one as a canary event would post nonsense.
+        (Some(SCHEMA_VERSION), Some(source), _) => Err(EventError::Invalid(format!(
+            "the SNS message is a {} document, not an event to relay",
+            crate::text::truncate(source, 40)
+        ))),
         (Some(other), _, _) => Err(EventError::Invalid(format!(
             "flagger-relay document schema {other} is not supported"
         ))),
@@ -182,6 +188,7 @@ mod tests {
             &b"hello"[..],
             br#"{"name":"podinfo","namespace":"test"}"#,
             br#"{"schema":2,"name":"a","namespace":"b"}"#,
+            br#"{"schema":1,"source":"gate","eventType":"decision","name":"a","namespace":"b","metadata":{}}"#,
         ] {
             assert!(
                 from_document(message).is_err(),

@@ -23,6 +23,7 @@ pub mod text;
 // happens to an event its destination did not take.
 pub mod dead_letter;
 pub mod deliver;
+pub mod metrics;
 pub mod redrive;
 pub mod relay;
 
@@ -74,11 +75,17 @@ pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
 }
 
-/// The process environment with every `*_SECRET_ARN` reference fetched from its store, read
-/// once at cold start; a reference that cannot be read ends the cold start with one log line.
-pub async fn environment(function: &str) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
+/// The process environment with every `*_SECRET_ARN` reference among the relay's and the
+/// destination's secret settings, and every `*_PARAMETER` among the destination's template
+/// settings, fetched from its store, read once at cold start; a reference that cannot be read
+/// ends the cold start with one log line.
+pub async fn environment(
+    function: &str,
+    secrets: &[secrets::SecretSetting],
+    parameters: &[secrets::ParameterSetting],
+) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
     static PROCESS: config::ProcessEnv = config::ProcessEnv;
-    secrets::resolve(&PROCESS)
+    secrets::resolve(&PROCESS, secrets, parameters)
         .await
         .unwrap_or_else(|err| exit_on_config_error(function, &err))
 }

@@ -15,6 +15,7 @@ use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
+use crate::metrics::{EventMetrics, MetricsSink};
 use crate::notification::Notification;
 use crate::present::{Mention, Presentation};
 use crate::redact::Redactor;
@@ -75,6 +76,7 @@ pub struct Relay<D> {
     destination: D,
     redactor: Redactor,
     dead_letters: Option<DeadLetterQueue>,
+    metrics: MetricsSink,
 }
 
 /// Time the dead-letter write may take out of the margin kept back from the Lambda deadline;
@@ -94,7 +96,14 @@ impl<D: Destination> Relay<D> {
             settings,
             destination,
             dead_letters,
+            metrics: MetricsSink::default(),
         }
+    }
+
+    /// Writes the metrics lines here instead of stdout.
+    pub fn with_metrics_sink(mut self, sink: MetricsSink) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// Parks failed events in this queue instead of the one named by the settings.
@@ -124,7 +133,13 @@ impl<D: Destination> Relay<D> {
         let started = Instant::now();
         let deadline = self.deadline(&request, started);
         let (outcome, event) = self.process(&request, deadline).await;
-        self.log(&request, event.as_ref(), &outcome, started);
+        self.log(
+            &request,
+            event.as_ref(),
+            Source::FunctionUrl,
+            &outcome,
+            started,
+        );
         outcome.into_response(D::KIND)
     }
 
@@ -189,7 +204,13 @@ impl<D: Destination> Relay<D> {
             let outcome = self
                 .relay(&notification, message, Source::Sns, deadline)
                 .await;
-            self.log(&request, Some(&notification), &outcome, started);
+            self.log(
+                &request,
+                Some(&notification),
+                Source::Sns,
+                &outcome,
+                started,
+            );
             if let Outcome::Failed {
                 failure,
                 dead_letter: DeadLetter::LeftToRetry | DeadLetter::WriteFailed(_),
@@ -220,7 +241,7 @@ impl<D: Destination> Relay<D> {
             failure,
             dead_letter,
         };
-        self.log(request, None, &outcome, started);
+        self.log(request, None, Source::Sns, &outcome, started);
         match &outcome {
             Outcome::Failed {
                 dead_letter: DeadLetter::WriteFailed(reason),
@@ -361,10 +382,12 @@ impl<D: Destination> Relay<D> {
         now + remaining
     }
 
+    /// The invocation's log line for one event, and beside it the event's metrics line.
     fn log(
         &self,
         request: &Request,
         notification: Option<&Notification>,
+        arrived: Source,
         outcome: &Outcome,
         started: Instant,
     ) {
@@ -375,6 +398,7 @@ impl<D: Destination> Relay<D> {
         let canary = notification
             .and_then(Notification::canary_ref)
             .unwrap_or_default();
+        self.write_metrics(&request_id, &canary, notification, arrived, outcome);
         let phase = notification.map(Notification::phase).unwrap_or_default();
         let source = notification.map(Notification::source).unwrap_or_default();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -409,6 +433,37 @@ impl<D: Destination> Relay<D> {
                 error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
             ),
         }
+    }
+
+    /// One EMF document per event: the metrics CloudWatch extracts from the log.
+    fn write_metrics(
+        &self,
+        request_id: &str,
+        canary: &str,
+        notification: Option<&Notification>,
+        arrived: Source,
+        outcome: &Outcome,
+    ) {
+        let Some(mut metrics) = EventMetrics::of(D::KIND, outcome) else {
+            return;
+        };
+        // Outcomes of failed deliveries carry no classification; the event says it again.
+        let classification = match metrics.stage {
+            None => notification.map(Notification::classify),
+            Some(_) => None,
+        };
+        if let Some(classification) = &classification {
+            metrics.stage = Some(classification.stage.as_str());
+            metrics.severity = Some(classification.severity.as_str());
+        }
+        metrics.request_id = Some(request_id);
+        metrics.canary = Some(canary);
+        metrics.source = Some(match (arrived, notification.map(Notification::source)) {
+            (Source::Sns, _) => Source::Sns.as_str(),
+            (Source::FunctionUrl, Some(sender @ "alertmanager")) => sender,
+            (Source::FunctionUrl, _) => Source::FunctionUrl.as_str(),
+        });
+        self.metrics.write(&metrics.line(SystemTime::now()));
     }
 }
 
@@ -507,7 +562,7 @@ mod tests {
     }
 
     fn delivered() -> Result<Delivered, FailureClass> {
-        Ok(Delivered { attempts: 1 })
+        Ok(Delivered::first_time())
     }
 
     fn post(token: Option<&str>, body: &str) -> Request {
@@ -598,6 +653,56 @@ mod tests {
                 "{body}"
             );
             assert!(relay.destination().titles().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn every_event_but_a_rehearsal_leaves_one_metrics_line() {
+        let cases = [
+            (&[][..], None, ADVANCE, Some(("delivered", "function-url"))),
+            (
+                &[("EXCLUDE_STAGES", "analysis-started")][..],
+                None,
+                PROGRESS,
+                Some(("filtered", "function-url")),
+            ),
+            (
+                &[("RELAY_TOKEN", TOKEN)][..],
+                None,
+                ADVANCE,
+                Some(("refused", "function-url")),
+            ),
+            (
+                &[][..],
+                Some(FailureClass::Permanent),
+                ADVANCE,
+                Some(("rejected", "function-url")),
+            ),
+            (&[("DRY_RUN", "1")][..], None, ADVANCE, None),
+        ];
+        for (settings, failure, body, expected) in cases {
+            let verdict = failure.map_or_else(delivered, Err);
+            let (sink, lines) = MetricsSink::collect();
+            let relay = relay(settings, verdict).with_metrics_sink(sink);
+            answer(&relay, post(None, body)).await;
+            let lines = lines.lock().map(|l| l.clone()).unwrap_or_default();
+            let Some((outcome, source)) = expected else {
+                assert!(lines.is_empty(), "{lines:?}");
+                continue;
+            };
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            let document: Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+            assert_eq!(document["Function"], "recorder");
+            assert_eq!(document["Outcome"], outcome, "{document}");
+            assert_eq!(document["Events"], 1);
+            assert_eq!(document["Source"], source, "{document}");
+            if outcome == "rejected" {
+                assert_eq!(document["Stage"], "progress", "{document}");
+                assert_eq!(document["Canary"], "test/podinfo", "{document}");
+                let reason = document["Reason"].as_str().unwrap_or_default();
+                assert!(reason.contains("recorder said no"), "{document}");
+                assert!(!lines[0].contains("hooks.example/secret"), "{document}");
+            }
         }
     }
 

@@ -1,8 +1,9 @@
 //! Secret settings read from a secret store at cold start.
 //!
-//! Every setting that holds a credential (`SLACK_WEBHOOK_URL`, `SLACK_BOT_TOKEN`,
-//! `TEAMS_WEBHOOK_URL`, `RELAY_TOKEN`) can be given instead as a reference to a secret store,
-//! in a setting of the same name ending in `_SECRET_ARN`:
+//! Every setting that holds a credential (the relay's `RELAY_TOKEN`, and whatever each
+//! destination declares: `SLACK_WEBHOOK_URL`, `SLACK_BOT_TOKEN`, `TEAMS_WEBHOOK_URL`) can be
+//! given instead as a reference to a secret store, in a setting of the same name ending in
+//! `_SECRET_ARN`:
 //!
 //! - a Secrets Manager secret ARN, `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`
 //!   (the partial ARN without the six-character suffix works too): its `SecretString`, the
@@ -48,26 +49,12 @@ pub struct SecretSetting {
     pub reference: &'static str,
 }
 
-/// Every setting that may come from a store. A function that does not read one of them simply
-/// never asks for it.
-pub const SECRET_SETTINGS: [SecretSetting; 4] = [
-    SecretSetting {
-        name: "SLACK_WEBHOOK_URL",
-        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "SLACK_BOT_TOKEN",
-        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "TEAMS_WEBHOOK_URL",
-        reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
-    },
-    SecretSetting {
-        name: "RELAY_TOKEN",
-        reference: "RELAY_TOKEN_SECRET_ARN",
-    },
-];
+/// The relay's own secret setting; each destination declares its own beside it (the Slack
+/// function its webhook URL and bot token, the Teams function its webhook URL).
+pub const RELAY_SECRETS: &[SecretSetting] = &[SecretSetting {
+    name: "RELAY_TOKEN",
+    reference: "RELAY_TOKEN_SECRET_ARN",
+}];
 
 /// A setting that may be read from an SSM parameter, and the setting that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,26 +62,6 @@ pub struct ParameterSetting {
     pub name: &'static str,
     pub reference: &'static str,
 }
-
-/// Every template setting: a function that has no such template never asks for it.
-pub const PARAMETER_SETTINGS: [ParameterSetting; 4] = [
-    ParameterSetting {
-        name: "SLACK_TEMPLATE",
-        reference: "SLACK_TEMPLATE_PARAMETER",
-    },
-    ParameterSetting {
-        name: "TEAMS_TEMPLATE",
-        reference: "TEAMS_TEMPLATE_PARAMETER",
-    },
-    ParameterSetting {
-        name: "SNS_SUBJECT_TEMPLATE",
-        reference: "SNS_SUBJECT_TEMPLATE_PARAMETER",
-    },
-    ParameterSetting {
-        name: "SNS_EMAIL_TEMPLATE",
-        reference: "SNS_EMAIL_TEMPLATE_PARAMETER",
-    },
-];
 
 /// SSM's limit for a parameter name.
 const PARAMETER_NAME_LIMIT: usize = 2048;
@@ -282,6 +249,8 @@ impl ParameterReference {
 /// `relay_from_env` read. Its `Debug` shows which settings came from a store, never a value.
 pub struct ResolvedEnv<'e, E> {
     base: &'e E,
+    settings: Vec<SecretSetting>,
+    parameters: Vec<ParameterSetting>,
     fetched: HashMap<&'static str, String>,
 }
 
@@ -295,13 +264,13 @@ impl<E: Env> Env for ResolvedEnv<'_, E> {
 }
 
 impl<E> ResolvedEnv<'_, E> {
-    /// The settings whose values came from a store, in the order of [`SECRET_SETTINGS`], then
-    /// of [`PARAMETER_SETTINGS`].
+    /// The settings whose values came from a store, in the order they were declared: secrets,
+    /// then parameters.
     pub fn from_store(&self) -> Vec<&'static str> {
-        SECRET_SETTINGS
+        self.settings
             .iter()
             .map(|s| s.name)
-            .chain(PARAMETER_SETTINGS.iter().map(|s| s.name))
+            .chain(self.parameters.iter().map(|s| s.name))
             .filter(|name| self.fetched.contains_key(name))
             .collect()
     }
@@ -315,16 +284,27 @@ impl<E> fmt::Debug for ResolvedEnv<'_, E> {
     }
 }
 
-/// Reads every referenced secret with the SDK's default configuration (the Lambda role's
-/// credentials; `AWS_ENDPOINT_URL` redirects it to a local store). Call once, in `main`.
-pub async fn resolve<E: Env>(env: &E) -> Result<ResolvedEnv<'_, E>, SecretError> {
-    resolve_with(env, || aws_config::load_defaults(BehaviorVersion::latest())).await
+/// Reads every referenced secret of `destination`'s settings and the relay's own, and every
+/// parameter that names one of `parameters` (the destination's templates), with the SDK's
+/// default configuration (the Lambda role's credentials; `AWS_ENDPOINT_URL` redirects it
+/// to a local store). Call once, in `main`.
+pub async fn resolve<'e, E: Env>(
+    env: &'e E,
+    destination: &[SecretSetting],
+    parameters: &[ParameterSetting],
+) -> Result<ResolvedEnv<'e, E>, SecretError> {
+    resolve_with(env, destination, parameters, || {
+        aws_config::load_defaults(BehaviorVersion::latest())
+    })
+    .await
 }
 
 /// [`resolve`] with the SDK configuration supplied by the caller; `sdk_config` is called only
 /// when at least one reference is set.
 pub async fn resolve_with<'e, E, F, Fut>(
     env: &'e E,
+    destination: &[SecretSetting],
+    parameters: &[ParameterSetting],
     sdk_config: F,
 ) -> Result<ResolvedEnv<'e, E>, SecretError>
 where
@@ -334,8 +314,9 @@ where
 {
     // Every reference is checked before anything is fetched, so that a typo in the second one
     // is reported without waiting for the first.
+    let settings: Vec<SecretSetting> = destination.iter().chain(RELAY_SECRETS).copied().collect();
     let mut references = Vec::new();
-    for setting in SECRET_SETTINGS {
+    for &setting in &settings {
         let Some(raw) = env.var(setting.reference) else {
             continue;
         };
@@ -347,8 +328,9 @@ where
         }
         references.push((setting, SecretReference::parse(setting.reference, &raw)?));
     }
+    let parameter_settings = parameters.to_vec();
     let mut parameters = Vec::new();
-    for setting in PARAMETER_SETTINGS {
+    for &setting in &parameter_settings {
         let Some(raw) = env.var(setting.reference) else {
             continue;
         };
@@ -362,7 +344,12 @@ where
     }
     let mut fetched = HashMap::new();
     if references.is_empty() && parameters.is_empty() {
-        return Ok(ResolvedEnv { base: env, fetched });
+        return Ok(ResolvedEnv {
+            base: env,
+            settings,
+            parameters: parameter_settings,
+            fetched,
+        });
     }
     let sdk = sdk_config().await;
     for (setting, parameter) in parameters {
@@ -390,7 +377,12 @@ where
         tracing::debug!(setting = setting.name, store = ?reference.store, "secret read from the store");
         fetched.insert(setting.name, value.to_owned());
     }
-    Ok(ResolvedEnv { base: env, fetched })
+    Ok(ResolvedEnv {
+        base: env,
+        settings,
+        parameters: parameter_settings,
+        fetched,
+    })
 }
 
 fn timeouts() -> aws_config::timeout::TimeoutConfig {
@@ -573,6 +565,17 @@ fn xml_error_code(body: Option<&[u8]>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A destination's declaration, as the Slack function makes it.
+    const SLACK: &[SecretSetting] = &[SecretSetting {
+        name: "SLACK_WEBHOOK_URL",
+        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    }];
+    /// A destination's template declaration, as the Teams function makes it.
+    const TEAMS_TEMPLATE: &[ParameterSetting] = &[ParameterSetting {
+        name: "TEAMS_TEMPLATE",
+        reference: "TEAMS_TEMPLATE_PARAMETER",
+    }];
     use std::cell::Cell;
 
     const SECRET_ARN: &str =
@@ -670,7 +673,7 @@ mod tests {
                 "https://hooks.slack.com/services/T/B/x",
             ),
         ]);
-        let resolved = resolve_with(&base, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
         assert_eq!(
             resolved.var("SLACK_WEBHOOK_URL").as_deref(),
@@ -686,7 +689,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", "  "),
         ]);
-        let resolved = resolve_with(&base, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
     }
 
@@ -696,7 +699,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", PARAMETER_ARN),
         ]);
-        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        let err = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "RELAY_TOKEN and RELAY_TOKEN_SECRET_ARN are both set: set only one of them"
@@ -712,7 +715,7 @@ mod tests {
             ("SLACK_WEBHOOK_URL_SECRET_ARN", SECRET_ARN),
             ("RELAY_TOKEN_SECRET_ARN", "relay-token"),
         ]);
-        let err = resolve_with(&base, || {
+        let err = resolve_with(&base, SLACK, &[], || {
             loaded.set(true);
             no_sdk()
         })
@@ -755,13 +758,17 @@ mod tests {
     #[tokio::test]
     async fn refuses_a_template_given_both_ways_before_loading_the_sdk() {
         let base = env(&[("TEAMS_TEMPLATE", "{}"), ("TEAMS_TEMPLATE_PARAMETER", "/t")]);
-        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        let err = resolve_with(&base, &[], TEAMS_TEMPLATE, no_sdk)
+            .await
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "TEAMS_TEMPLATE and TEAMS_TEMPLATE_PARAMETER are both set: set only one of them"
         );
         let base = env(&[("TEAMS_TEMPLATE_PARAMETER", "not a name")]);
-        let err = resolve_with(&base, no_sdk).await.unwrap_err();
+        let err = resolve_with(&base, &[], TEAMS_TEMPLATE, no_sdk)
+            .await
+            .unwrap_err();
         assert_eq!(err.setting(), "TEAMS_TEMPLATE_PARAMETER");
     }
 
@@ -770,6 +777,8 @@ mod tests {
         let base = env(&[]);
         let resolved = ResolvedEnv {
             base: &base,
+            settings: RELAY_SECRETS.to_vec(),
+            parameters: Vec::new(),
             fetched: [("RELAY_TOKEN", "hunter2-sekrit".to_owned())].into(),
         };
         let shown = format!("{resolved:?}");

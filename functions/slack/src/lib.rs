@@ -10,18 +10,39 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
+use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls_roots};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
 use flagger_relay_core::present::Mention;
 use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
 use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 
 pub use bot::SlackBot;
 pub use bot::summary::ChatMessage;
 pub use render::{Overrides, SlackMessage};
 pub use shaping::Shaping;
+
+/// The Slack function's credentials, each of which may come from a secret store instead
+/// (`SLACK_WEBHOOK_URL_SECRET_ARN`, `SLACK_BOT_TOKEN_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[
+    SecretSetting {
+        name: "SLACK_WEBHOOK_URL",
+        reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    },
+    SecretSetting {
+        name: "SLACK_BOT_TOKEN",
+        reference: "SLACK_BOT_TOKEN_SECRET_ARN",
+    },
+];
+
+/// The Slack function's template, which may come from an SSM parameter instead
+/// (`SLACK_TEMPLATE_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[ParameterSetting {
+    name: "SLACK_TEMPLATE",
+    reference: "SLACK_TEMPLATE_PARAMETER",
+}];
 
 /// Where the Slack function posts, chosen at cold start: the Web API with a bot token when
 /// `SLACK_BOT_TOKEN` is set, the incoming webhook otherwise.
@@ -179,7 +200,7 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
         username: env.var("SLACK_USERNAME"),
         icon_emoji: env.var("SLACK_ICON_EMOJI"),
     };
-    let client = http_client(Duration::from_secs(2))
+    let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
     let webhook = SlackWebhook::new(client, url, overrides).with_shaping(Shaping::from_env(env)?);
     Ok(Relay::new(settings, Slack::Webhook(webhook)))

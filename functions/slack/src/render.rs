@@ -37,7 +37,8 @@ pub struct Overrides {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SlackMessage {
-    /// The notification and fallback text; always set.
+    /// The notification and fallback text; always set. Slack shows it above the attachments
+    /// unless the message has `blocks` of its own, which is why the title is one.
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -45,6 +46,9 @@ pub struct SlackMessage {
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon_emoji: Option<String>,
+    /// The title, above the colour bar.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<Block>,
     pub attachments: Vec<Attachment>,
 }
 
@@ -140,18 +144,21 @@ pub(crate) fn link_buttons(links: &[Link]) -> Option<Block> {
     })
 }
 
-/// A notification as Slack shows it: the title as a header, then Flagger's message and the
-/// highlights, or one section per alert; a context line of facts; the links as buttons; all
-/// in an attachment for the colour bar. Whoever is mentioned leads the text.
+/// A notification as Slack shows it: the title as a header; under it, in an attachment for
+/// the colour bar, Flagger's message and the highlights, or one section per alert, a context
+/// line of facts and the links as buttons. With the header among the message's own blocks,
+/// Slack keeps the top-level `text` for notifications instead of showing the title twice.
+/// Whoever is mentioned leads the text.
 pub fn message(message: &Presentation<'_>, overrides: &Overrides) -> SlackMessage {
     let title = &message.title;
-    let mut blocks = vec![Block::Header {
+    let header = Block::Header {
         // plain_text is not parsed for mentions or links, so it needs no escaping.
         text: Text::PlainText {
             text: truncate(title, HEADER_LIMIT).into_owned(),
             emoji: true,
         },
-    }];
+    };
+    let mut blocks = Vec::new();
     match &message.body {
         Body::Flagger(canary) => canary_blocks(&mut blocks, message, canary),
         Body::Alertmanager(alerts) => alert_blocks(&mut blocks, alerts),
@@ -162,6 +169,7 @@ pub fn message(message: &Presentation<'_>, overrides: &Overrides) -> SlackMessag
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
+        blocks: vec![header],
         attachments: vec![Attachment {
             color: color(message.severity),
             blocks,
@@ -419,7 +427,7 @@ mod tests {
     /// Every text Slack parses for mentions and links (top-level `text`, mrkdwn objects).
     fn parsed_texts(message: &SlackMessage) -> Vec<String> {
         let mut texts = vec![message.text.clone()];
-        for block in &message.attachments[0].blocks {
+        for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
             let objects: Vec<&Text> = match block {
                 Block::Header { text } => vec![text],
                 Block::Section { text, fields } => text.iter().chain(fields).collect(),
@@ -457,8 +465,12 @@ mod tests {
     fn keeps_every_text_within_slack_limits() {
         let e = event(&"x".repeat(100_000));
         let rendered = render(&e);
-        let blocks = &rendered.attachments[0].blocks;
-        for block in blocks {
+        let blocks: Vec<&Block> = rendered
+            .blocks
+            .iter()
+            .chain(&rendered.attachments[0].blocks)
+            .collect();
+        for block in &blocks {
             let (limit, texts) = match block {
                 Block::Header { text } => (HEADER_LIMIT, vec![text]),
                 Block::Section { text, fields } => {

@@ -20,6 +20,7 @@ use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries,
 };
 use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::ParameterSetting;
 use flagger_relay_core::template::{self, Output};
 use flagger_relay_core::{Destination, Presentation, Relay};
 use tokio::time::Instant;
@@ -28,6 +29,19 @@ pub use failure::service_failure;
 pub use render::{
     AlertsDocument, Document, Documents, EventDocument, SCHEMA_VERSION, SnsPublish, Templates,
 };
+
+/// The SNS function's templates, each of which may come from an SSM parameter instead
+/// (`…_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[
+    ParameterSetting {
+        name: "SNS_SUBJECT_TEMPLATE",
+        reference: "SNS_SUBJECT_TEMPLATE_PARAMETER",
+    },
+    ParameterSetting {
+        name: "SNS_EMAIL_TEMPLATE",
+        reference: "SNS_EMAIL_TEMPLATE_PARAMETER",
+    },
+];
 
 /// Time allowed to open a connection to SNS, within an attempt's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

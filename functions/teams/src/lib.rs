@@ -6,18 +6,33 @@ pub mod shaping;
 
 use std::time::Duration;
 
-use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl};
+use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls_roots};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
 use flagger_relay_core::present::Mention;
 use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
 use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 use tokio::time::Instant;
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
 pub use shaping::Shaping;
+
+/// The Teams function's credential, which may come from a secret store instead
+/// (`TEAMS_WEBHOOK_URL_SECRET_ARN`).
+pub const SECRETS: &[SecretSetting] = &[SecretSetting {
+    name: "TEAMS_WEBHOOK_URL",
+    reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+}];
+
+/// The Teams function's template, which may come from an SSM parameter instead
+/// (`TEAMS_TEMPLATE_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[ParameterSetting {
+    name: "TEAMS_TEMPLATE",
+    reference: "TEAMS_TEMPLATE_PARAMETER",
+}];
 
 /// Delivers to a Teams webhook (`TEAMS_WEBHOOK_URL`).
 pub struct TeamsWebhook {
@@ -176,7 +191,7 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<TeamsWebhook>, ConfigError
     };
     let format = card_format(env.var("TEAMS_CARD_FORMAT").as_deref(), url.as_ref())?;
     tracing::info!(card_format = format.as_str(), "Teams card format chosen");
-    let client = http_client(Duration::from_secs(2))
+    let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
     let webhook = TeamsWebhook::new(client, url, format).with_shaping(Shaping::from_env(env)?);
     Ok(Relay::new(settings, webhook))

@@ -8,7 +8,8 @@ mod webhook;
 pub use retry::{RetryPolicy, with_retries};
 pub use verdict::{Verdict, is_aws_credential_error};
 pub use webhook::{
-    WebhookResponse, describe_transport_error, http_client, http_reason, post_json, retry_after,
+    TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, http_status_in,
+    post_json, retry_after,
 };
 
 use std::time::{Duration, SystemTime};
@@ -66,6 +67,8 @@ pub struct DeliveryFailure {
     pub attempts: u32,
     pub first_attempt: SystemTime,
     pub last_attempt: SystemTime,
+    /// Time slept because the destination asked for it (`Retry-After`).
+    pub retry_after_waited: Duration,
 }
 
 impl DeliveryFailure {
@@ -78,7 +81,17 @@ impl DeliveryFailure {
             attempts: 0,
             first_attempt: now,
             last_attempt: now,
+            retry_after_waited: Duration::ZERO,
         }
+    }
+
+    /// From the first attempt to the destination's last answer; `None` when nothing was sent.
+    pub fn latency(&self) -> Option<Duration> {
+        (self.attempts > 0).then(|| {
+            self.last_attempt
+                .duration_since(self.first_attempt)
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -86,4 +99,19 @@ impl DeliveryFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
     pub attempts: u32,
+    /// From the first attempt to the destination's accepting answer, retries included.
+    pub latency: Duration,
+    /// Time slept because the destination asked for it (`Retry-After`).
+    pub retry_after_waited: Duration,
+}
+
+impl Delivered {
+    /// Taken at the first attempt, at once: what tests and stand-in destinations answer.
+    pub fn first_time() -> Self {
+        Delivered {
+            attempts: 1,
+            latency: Duration::ZERO,
+            retry_after_waited: Duration::ZERO,
+        }
+    }
 }

@@ -51,7 +51,9 @@ where
         .with_jitter()
         .build();
     let first_attempt = SystemTime::now();
+    let started = Instant::now();
     let mut attempts = 0;
+    let mut retry_after_waited = Duration::ZERO;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeout = policy.attempt_timeout.min(remaining);
@@ -62,9 +64,16 @@ where
             attempts,
             first_attempt,
             last_attempt: SystemTime::now(),
+            retry_after_waited,
         };
         let (reason, retry_after) = match tokio::time::timeout(timeout, attempt(timeout)).await {
-            Ok(Ok(())) => return Ok(Delivered { attempts }),
+            Ok(Ok(())) => {
+                return Ok(Delivered {
+                    attempts,
+                    latency: started.elapsed(),
+                    retry_after_waited,
+                });
+            }
             Ok(Err(AttemptError::Permanent { reason })) => {
                 return Err(failure(FailureClass::Permanent, reason));
             }
@@ -90,6 +99,9 @@ where
             return Err(failure(FailureClass::Transient, reason));
         }
         tokio::time::sleep(delay).await;
+        if retry_after.is_some() {
+            retry_after_waited += delay;
+        }
     }
 }
 
@@ -126,7 +138,51 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(result, Ok(Delivered { attempts: 3 }));
+        let delivered = result.unwrap();
+        assert_eq!(delivered.attempts, 3);
+        assert_eq!(delivered.retry_after_waited, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn counts_the_time_the_destination_asked_to_wait() {
+        let calls = AtomicU32::new(0);
+        let throttled = |n: u32| async move {
+            if n < 2 {
+                Err(AttemptError::Transient {
+                    reason: "HTTP 429".into(),
+                    retry_after: Some(Duration::from_millis(30)),
+                })
+            } else if n == 2 {
+                Err(AttemptError::transient("HTTP 503"))
+            } else {
+                Ok(())
+            }
+        };
+        let delivered = with_retries(&fast(), far(), |_| {
+            throttled(calls.fetch_add(1, Ordering::SeqCst))
+        })
+        .await
+        .unwrap();
+        assert_eq!(delivered.attempts, 4);
+        // Two waits asked for, longer than any backoff of `fast`; the backoff after the 503
+        // is not the destination's asking.
+        assert_eq!(delivered.retry_after_waited, Duration::from_millis(60));
+        assert!(delivered.latency >= delivered.retry_after_waited);
+
+        let calls = AtomicU32::new(0);
+        let failure = with_retries(&fast(), far(), |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(AttemptError::Transient {
+                    reason: "HTTP 429".into(),
+                    retry_after: Some(Duration::from_millis(10)),
+                })
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(failure.attempts, 4);
+        assert_eq!(failure.retry_after_waited, Duration::from_millis(30));
     }
 
     #[tokio::test]

@@ -13,14 +13,66 @@ pub struct WebhookResponse {
     pub body: String,
 }
 
+/// Which certificate authorities the HTTP client trusts (`TLS_ROOTS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// Mozilla's roots, compiled in (`webpki`): Slack, Microsoft and AWS endpoints all chain to
+    /// them, and building the client takes microseconds instead of the milliseconds that
+    /// reading the system store costs every cold start (BENCHMARKS.md).
+    #[default]
+    Mozilla,
+    /// The operating system's store, with its verifier (`os`): for private certificate
+    /// authorities and TLS-inspecting proxies.
+    Os,
+}
+
+impl TlsRoots {
+    pub fn parse(value: &str) -> Option<TlsRoots> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "webpki" | "mozilla" => Some(TlsRoots::Mozilla),
+            "os" | "system" => Some(TlsRoots::Os),
+            _ => None,
+        }
+    }
+}
+
 /// The one HTTP client of a function, built at cold start and reused so that the TLS
 /// connection to the destination survives between invocations.
-pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn http_client(
+    connect_timeout: Duration,
+    roots: TlsRoots,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("flagger-relay/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("flagger-relay/", env!("CARGO_PKG_VERSION")));
+    match roots {
+        TlsRoots::Mozilla => builder.tls_backend_preconfigured(mozilla_roots()),
+        TlsRoots::Os => builder,
+    }
+    .build()
+}
+
+fn mozilla_roots() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|config| {
+        config
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth()
+    })
+    // The provider supports the default versions; should that ever change, fall back to
+    // rustls' own default configuration rather than fail the cold start.
+    .unwrap_or_else(|_| {
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    })
 }
 
 /// Longest slice of an error body worth quoting back to Flagger.
@@ -65,6 +117,22 @@ pub fn http_reason(status: u16, body: &str) -> String {
     }
     let cut = crate::text::truncate(body, REASON_BODY_LIMIT);
     format!("HTTP {status}: {cut}")
+}
+
+/// The status a reason written by [`http_reason`] starts with (after a caller's prefix such
+/// as `chat.postMessage failed: `), for logs and metrics; `None` when the destination gave no
+/// HTTP answer (a refused connection, an AWS error code, a Slack `ok:false` code).
+pub fn http_status_in(reason: &str) -> Option<u16> {
+    let at = reason
+        .match_indices("HTTP ")
+        .find(|(at, _)| *at == 0 || reason[..*at].ends_with(": "))?
+        .0;
+    let rest = &reason[at + "HTTP ".len()..];
+    let digits = rest.get(..3)?;
+    let after = &rest[3..];
+    let status = digits.parse::<u16>().ok()?;
+    ((100..=599).contains(&status) && (after.is_empty() || after.starts_with(':')))
+        .then_some(status)
 }
 
 fn transport_error(err: reqwest::Error) -> AttemptError {
@@ -136,6 +204,26 @@ mod tests {
     fn ignores_a_retry_after_it_cannot_read() {
         assert_eq!(retry_after(&headers("soon"), SystemTime::now()), None);
         assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
+    }
+
+    #[test]
+    fn reads_the_status_back_from_a_reason() {
+        assert_eq!(http_status_in(&http_reason(429, "slow down")), Some(429));
+        assert_eq!(http_status_in(&http_reason(500, "")), Some(500));
+        assert_eq!(
+            http_status_in("chat.postMessage failed: HTTP 503: busy"),
+            Some(503)
+        );
+        for none in [
+            "chat.postMessage failed: channel_not_found",
+            "could not connect: tcp connect error: Connection refused",
+            "AuthorizationError: not authorized",
+            "no answer within 3000 ms",
+            "request failed: received HTTP 1.1 response",
+            "HTTP 42: short",
+        ] {
+            assert_eq!(http_status_in(none), None, "{none}");
+        }
     }
 
     #[test]

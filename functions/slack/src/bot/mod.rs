@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use tokio::time::Instant;
 
-use flagger_relay_core::config::{ConfigError, Env, SecretUrl, flag};
+use flagger_relay_core::config::{ConfigError, Env, SecretUrl, flag, tls_roots};
 use flagger_relay_core::deliver::{
     Delivered, DeliveryFailure, RetryPolicy, http_client, with_retries,
 };
@@ -133,7 +133,7 @@ impl SlackBot {
             Some(raw) => SecretUrl::parse("SLACK_API_URL", &raw)?.expose().to_owned(),
             None => DEFAULT_API_URL.to_owned(),
         };
-        let client = http_client(Duration::from_secs(2))
+        let client = http_client(Duration::from_secs(2), tls_roots(env)?)
             .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
         let api = WebApi::new(client, &base, &token)?;
         let threads = env

@@ -74,6 +74,17 @@ pub struct Step {
     /// success or failure does not undo it. An alert group has no outcome; its latest status
     /// is the truth.
     pub keeps_outcome: bool,
+    /// The check that failed, when this event names one: see [`cause`].
+    pub cause: Option<String>,
+}
+
+/// What a halt or a rollback says went wrong (a metric against its threshold, a hook, a
+/// deployment that is not ready), as its headline. A rollback on the failed-checks threshold
+/// names no check of its own: the checks it counts came before it.
+pub fn cause(classification: &Classification) -> Option<String> {
+    let names_a_check = matches!(classification.stage, Stage::Halted | Stage::RollingBack)
+        && classification.details.failed_checks_threshold.is_none();
+    names_a_check.then(|| classification.headline.clone())
 }
 
 impl Step {
@@ -88,6 +99,7 @@ impl Step {
             primary_weight: details.primary_weight,
             iteration: details.iteration,
             keeps_outcome: matches!(notification, Notification::Canary(_)),
+            cause: cause(classification),
         }
     }
 }
@@ -111,6 +123,8 @@ pub struct RolloutState {
     pub canary_weight: Option<u32>,
     pub primary_weight: Option<u32>,
     pub iteration: Option<Iteration>,
+    /// The last check that failed, so that a failed rollout says why.
+    pub cause: Option<String>,
 }
 
 /// Stages that end a rollout.
@@ -132,6 +146,7 @@ impl RolloutState {
             canary_weight: step.canary_weight,
             primary_weight: step.primary_weight,
             iteration: step.iteration,
+            cause: step.cause.clone(),
         }
     }
 
@@ -154,6 +169,9 @@ impl RolloutState {
         }
         if step.iteration.is_some() {
             next.iteration = step.iteration;
+        }
+        if step.cause.is_some() {
+            next.cause = step.cause.clone();
         }
         let settled = step.keeps_outcome && is_outcome(self.stage) && !is_outcome(step.stage);
         if !settled {
@@ -289,6 +307,30 @@ mod tests {
         assert_eq!(state.stage, Stage::Failed);
         assert_eq!(state.headline, "canary failed");
         assert_eq!(state.latest, "post-rollout check slack-summary passed");
+    }
+
+    #[test]
+    fn remembers_the_last_check_that_failed() {
+        let state = RolloutState::open(&step("Advance podinfo.test canary weight 20", 1_000));
+        assert_eq!(state.cause, None);
+        let state = state.advance(&step(
+            "Halt podinfo.test advancement success rate 69.17% < 99%",
+            2_000,
+        ));
+        let state = state.advance(&step(
+            "Halt podinfo.test advancement request duration 1.515s > 500ms",
+            3_000,
+        ));
+        let state = state.advance(&step(
+            "Rolling back podinfo.test failed checks threshold reached 2",
+            4_000,
+        ));
+        let state = state.advance(&step("Canary failed! Scaling down podinfo.test", 5_000));
+        assert_eq!(state.stage, Stage::Failed);
+        assert_eq!(
+            state.cause.as_deref(),
+            Some("halted: request duration 1.515s > 500ms")
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub struct ChatMessage {
     /// A reply that is also shown in the channel: the outcome of a rollout.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reply_broadcast: bool,
+    /// For notifications and screen readers; Slack shows it only when `blocks` is empty.
     pub text: String,
+    /// The title, above the colour bar: shown instead of `text`, never beside it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<Block>,
     pub attachments: Vec<Attachment>,
 }
 
@@ -76,14 +80,24 @@ pub fn parent(
         Some(revision) => format!("{subject} · revision {revision}"),
         None => subject.clone(),
     };
-    let mut blocks = vec![Block::Header {
+    let header = Block::Header {
         // plain_text is not parsed for mentions or links: no escaping.
         text: Text::PlainText {
             text: truncate(&title, HEADER_LIMIT).into_owned(),
             emoji: true,
         },
-    }];
-    let status = format!("{} *{}*", emoji(state.stage), escape(&state.headline));
+    };
+    let mut blocks = Vec::new();
+    let mut status = format!("{} *{}*", emoji(state.stage), escape(&state.headline));
+    // A failed rollout says why: the last check that failed, from the halts before it.
+    if let Some(cause) = state
+        .cause
+        .as_deref()
+        .filter(|_| matches!(state.stage, Stage::Failed | Stage::RollingBack))
+        .filter(|cause| *cause != state.headline)
+    {
+        status.push_str(&format!("\n*Why* {}", escape(cause)));
+    }
     blocks.push(Block::Section {
         text: Some(mrkdwn(status, SECTION_LIMIT)),
         fields: Vec::new(),
@@ -132,6 +146,7 @@ pub fn parent(
         thread_ts: None,
         reply_broadcast: false,
         text: truncate_escaped(&escape(&text), TEXT_LIMIT).into_owned(),
+        blocks: vec![header],
         attachments: vec![Attachment {
             color: color(state.severity),
             blocks,
@@ -180,16 +195,20 @@ pub fn event(message: &Presentation<'_>, channel: &str, thread_ts: Option<&str>)
     let (notification, classification) = (message.event, message.classification);
     let subject = notification.subject();
     let headline = classification.headline.clone();
+    // In a thread the parent names the canary: a reply leads with what happened. A reply
+    // broadcast to the channel (the outcome) is read there too, so it names the canary.
+    let broadcast = thread_ts.is_some() && is_outcome(classification.stage);
+    let title = if thread_ts.is_some() && !broadcast {
+        format!("*{}*", escape(&headline))
+    } else {
+        format!("*{}*: {}", escape(&subject), escape(&headline))
+    };
+    let title = Block::Section {
+        text: Some(mrkdwn(title, SECTION_LIMIT)),
+        fields: Vec::new(),
+    };
     let mut blocks = vec![Block::Section {
-        text: Some(mrkdwn(
-            format!(
-                "*{}*: {}\n{}",
-                escape(&subject),
-                escape(&headline),
-                body(notification)
-            ),
-            SECTION_LIMIT,
-        )),
+        text: Some(mrkdwn(body(notification), SECTION_LIMIT)),
         fields: Vec::new(),
     }];
     let mut facts = vec![format!("*Stage* {}", classification.stage.as_str())];
@@ -212,8 +231,9 @@ pub fn event(message: &Presentation<'_>, channel: &str, thread_ts: Option<&str>)
         channel: channel.to_owned(),
         ts: None,
         thread_ts: thread_ts.map(str::to_owned),
-        reply_broadcast: thread_ts.is_some() && is_outcome(classification.stage),
+        reply_broadcast: broadcast,
         text: notification_text(&message.mentions, &format!("{subject}: {headline}")),
+        blocks: vec![title],
         attachments: vec![Attachment {
             color: color(classification.severity),
             blocks,
@@ -317,7 +337,7 @@ mod tests {
 
     fn texts(message: &ChatMessage) -> Vec<String> {
         let mut texts = vec![message.text.clone()];
-        for block in &message.attachments[0].blocks {
+        for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
             let objects: Vec<&Text> = match block {
                 Block::Header { text } => vec![text],
                 Block::Section { text, fields } => text.iter().chain(fields).collect(),
@@ -381,6 +401,33 @@ mod tests {
     }
 
     #[test]
+    fn says_why_a_rollout_failed() {
+        let (n, state) = state_after(&[
+            (
+                "Halt podinfo.test advancement success rate 69.17% < 99%",
+                1_000,
+            ),
+            (
+                "Rolling back podinfo.test failed checks threshold reached 1",
+                2_000,
+            ),
+            ("Canary failed! Scaling down podinfo.test", 3_000),
+        ]);
+        let message = parent(&n, &state, "C0RELAY", None, &[]);
+        let Block::Section {
+            text: Some(Text::Mrkdwn { text }),
+            ..
+        } = &message.attachments[0].blocks[0]
+        else {
+            panic!("the status under the title")
+        };
+        assert_eq!(
+            text,
+            ":x: *canary failed*\n*Why* halted: success rate 69.17% &lt; 99%"
+        );
+    }
+
+    #[test]
     fn broadcasts_only_a_reply_that_ends_the_rollout() {
         let done = notification("Promotion completed! Scaling down podinfo.test", 1);
         let reply = event_of(&done, "C0RELAY", Some("1.2"));
@@ -413,7 +460,7 @@ mod tests {
             event_of(&n, "C", Some("1.2")),
         ] {
             assert!(message.text.chars().count() <= TEXT_LIMIT);
-            for block in &message.attachments[0].blocks {
+            for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
                 let (limit, objects): (usize, Vec<&Text>) = match block {
                     Block::Header { text } => (HEADER_LIMIT, vec![text]),
                     Block::Section { text, fields } => {

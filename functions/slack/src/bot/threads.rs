@@ -474,6 +474,10 @@ fn state_attributes(state: &RolloutState) -> Vec<(&'static str, AttributeValue)>
                 s(&format!("{}/{}", i.current, i.total))
             }),
         ),
+        (
+            "cause",
+            state.cause.as_deref().map_or(AttributeValue::Null(true), s),
+        ),
     ]
 }
 
@@ -503,6 +507,8 @@ fn entry(item: &HashMap<String, AttributeValue>) -> Option<Entry> {
         canary_weight: small("canary_weight"),
         primary_weight: small("primary_weight"),
         iteration,
+        // Items written before the cause was kept have none.
+        cause: text("cause"),
     };
     match (text("ts"), text("channel")) {
         (Some(ts), Some(channel)) => Some(Entry::Open {
@@ -536,6 +542,7 @@ mod tests {
                 current: 2,
                 total: 10,
             }),
+            cause: Some("halted: success rate 69.17% < 99%".into()),
         }
     }
 

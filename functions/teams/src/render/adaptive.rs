@@ -85,6 +85,7 @@ pub struct CardAction {
 pub enum CardElement {
     TextBlock(TextBlock),
     Container(Container),
+    ColumnSet(ColumnSet),
     FactSet(FactSet),
 }
 
@@ -98,8 +99,48 @@ pub struct TextBlock {
     pub weight: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<&'static str>,
+    /// `Good`, `Warning` or `Attention`: the host's own colours for them, in its every theme.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_subtle: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<&'static str>,
+}
+
+impl TextBlock {
+    /// Wrapped text in the default style.
+    pub fn new(text: String) -> Self {
+        TextBlock {
+            text,
+            wrap: true,
+            weight: None,
+            size: None,
+            color: None,
+            is_subtle: None,
+            spacing: None,
+        }
+    }
+}
+
+/// Side-by-side columns (Adaptive Cards 1.0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnSet {
+    pub columns: Vec<Column>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Column {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `auto`: as wide as its content.
+    pub width: &'static str,
+    /// Room from the column before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<&'static str>,
+    pub items: Vec<CardElement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,6 +163,11 @@ pub enum ContainerStyle {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactSet {
     pub facts: Vec<Fact>,
+    /// A line above, setting the canary's own facts apart from what the message says.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub separator: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +183,16 @@ impl ContainerStyle {
             Severity::Info => ContainerStyle::Good,
             Severity::Warning => ContainerStyle::Warning,
             Severity::Error => ContainerStyle::Attention,
+        }
+    }
+
+    /// The text colour of the same name: Teams tints a styled container only faintly (in its
+    /// light theme barely at all), so the status and the title carry the colour too.
+    pub fn color(self) -> &'static str {
+        match self {
+            ContainerStyle::Good => "Good",
+            ContainerStyle::Warning => "Warning",
+            ContainerStyle::Attention => "Attention",
         }
     }
 }
@@ -183,39 +239,58 @@ impl MentionEntity {
     }
 }
 
-/// A banner in the severity's colour with the title, the event message, then the facts.
+/// A highlight whose value is at most this many characters is shown as a column in the
+/// banner, large, where it is read first; a longer one (an error, a reason) leads the facts.
+const COLUMN_VALUE_LIMIT: usize = 32;
+/// Highlights side by side in one row of the banner; more go on the next row.
+const COLUMNS_PER_ROW: usize = 4;
+
+/// A banner in the severity's colour: the status, the title, and the highlights as large
+/// values side by side; then the event message; then the facts, set apart by a line.
 pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> WorkflowsMessage {
+    let style = ContainerStyle::for_severity(content.severity);
+    let (glyph, status) = content.status;
+    let status = TextBlock {
+        weight: Some("Bolder"),
+        size: Some("Small"),
+        color: Some(style.color()),
+        ..TextBlock::new(format!("{glyph} {}", status.to_uppercase()))
+    };
     let title = TextBlock {
-        text: escape_markdown(&content.title),
-        wrap: true,
         weight: Some("Bolder"),
         size: Some("Medium"),
-        is_subtle: None,
+        color: Some(style.color()),
+        spacing: Some("Small"),
+        ..TextBlock::new(escape_markdown(&content.title))
     };
+    let (highlights, others) = content.facts.split_at(content.highlights);
+    let (columns, long): (Vec<_>, Vec<_>) = highlights
+        .iter()
+        .partition(|(_, value)| value.chars().count() <= COLUMN_VALUE_LIMIT);
+    let mut items = vec![
+        CardElement::TextBlock(status),
+        CardElement::TextBlock(title),
+    ];
+    items.extend(
+        columns
+            .chunks(COLUMNS_PER_ROW)
+            .map(|row| CardElement::ColumnSet(highlight_row(row))),
+    );
     let banner = Container {
-        style: ContainerStyle::for_severity(content.severity),
+        style,
         bleed: true,
-        items: vec![CardElement::TextBlock(title)],
+        items,
     };
     let text = match message {
-        Some(message) => TextBlock {
-            text: escape_markdown(message),
-            wrap: true,
-            weight: None,
-            size: None,
-            is_subtle: None,
-        },
+        Some(message) => TextBlock::new(escape_markdown(message)),
         None => TextBlock {
-            text: NO_MESSAGE.to_owned(),
-            wrap: true,
-            weight: None,
-            size: None,
             is_subtle: Some(true),
+            ..TextBlock::new(NO_MESSAGE.to_owned())
         },
     };
-    let facts = content
-        .facts
-        .iter()
+    let facts = long
+        .into_iter()
+        .chain(others)
         .map(|(title, value)| Fact {
             title: escape_markdown(title),
             value: escape_markdown(value),
@@ -224,16 +299,17 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> Workflows
     let mut body = vec![CardElement::Container(banner)];
     if !content.mentions.is_empty() {
         // Configured, not event text: written as it is, so each `<at>` matches its entity.
-        body.push(CardElement::TextBlock(TextBlock {
-            text: mention_text(&content.mentions, " "),
-            wrap: true,
-            weight: None,
-            size: None,
-            is_subtle: None,
-        }));
+        body.push(CardElement::TextBlock(TextBlock::new(mention_text(
+            &content.mentions,
+            " ",
+        ))));
     }
     body.push(CardElement::TextBlock(text));
-    body.push(CardElement::FactSet(FactSet { facts }));
+    body.push(CardElement::FactSet(FactSet {
+        facts,
+        separator: true,
+        spacing: Some("Medium"),
+    }));
     let mut card = AdaptiveCard::new(body);
     card.msteams.entities = content.mentions.iter().map(MentionEntity::new).collect();
     card.actions = content
@@ -246,6 +322,41 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> Workflows
         })
         .collect();
     WorkflowsMessage::new(card)
+}
+
+/// Highlights as columns: the label small, the value below it large (largest when it is a
+/// number, the thing compared at a glance).
+fn highlight_row(row: &[&(String, String)]) -> ColumnSet {
+    let columns = row
+        .iter()
+        .enumerate()
+        .map(|(at, (label, value))| Column {
+            kind: "Column",
+            width: "auto",
+            spacing: (at > 0).then_some("Large"),
+            items: vec![
+                CardElement::TextBlock(TextBlock {
+                    size: Some("Small"),
+                    is_subtle: Some(true),
+                    ..TextBlock::new(escape_markdown(label))
+                }),
+                CardElement::TextBlock(TextBlock {
+                    weight: Some("Bolder"),
+                    size: Some(if value.chars().any(|c| c.is_ascii_digit()) {
+                        "Large"
+                    } else {
+                        "Medium"
+                    }),
+                    spacing: Some("None"),
+                    ..TextBlock::new(escape_markdown(value))
+                }),
+            ],
+        })
+        .collect();
+    ColumnSet {
+        columns,
+        spacing: Some("Medium"),
+    }
 }
 
 /// Makes event text inert in the markdown Teams applies to TextBlocks and facts, so that it

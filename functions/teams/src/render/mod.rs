@@ -16,13 +16,14 @@ use std::io;
 
 use serde::Serialize;
 
-use flagger_relay_core::Severity;
 use flagger_relay_core::present::{self, Alerts, Body, Link, Mention, Presentation};
 use flagger_relay_core::text::truncate;
+use flagger_relay_core::{Severity, Stage};
 
 pub use adaptive::{
-    AdaptiveCard, CardAction, CardElement, Container, ContainerStyle, Fact, FactSet, MentionEntity,
-    Mentioned, TeamsProperties, TextBlock, WorkflowsAttachment, WorkflowsMessage, escape_markdown,
+    AdaptiveCard, CardAction, CardElement, Column, ColumnSet, Container, ContainerStyle, Fact,
+    FactSet, MentionEntity, Mentioned, TeamsProperties, TextBlock, WorkflowsAttachment,
+    WorkflowsMessage, escape_markdown,
 };
 pub use message_card::{
     MessageCard, MessageCardFact, MessageCardSection, OpenUri, OpenUriTarget, escape_html,
@@ -102,8 +103,13 @@ pub enum TeamsMessage {
 struct Content<'e> {
     title: String,
     severity: Severity,
+    /// Where things stand, in a glyph and a word or two (`❌ Failed`), for a card's first line.
+    status: (&'static str, &'static str),
     message: Option<Cow<'e, str>>,
     facts: Vec<(String, String)>,
+    /// How many of `facts`, from the first, are the message's highlights (the weight, the
+    /// failing metric against its threshold, the gate): what a reader acts on.
+    highlights: usize,
     /// The configured links, as buttons (`Action.OpenUrl`, or `OpenUri` on a MessageCard).
     links: Vec<Link>,
     /// Whoever the card mentions at this severity (Adaptive Cards only: connectors cannot).
@@ -134,6 +140,12 @@ impl<'e> Content<'e> {
     fn new(message: &Presentation<'e>) -> Self {
         let mut budget = FACTS_CHARS;
         let mut facts = highlight_facts(&message.highlights, &mut budget);
+        let highlights = facts.len();
+        let status = match &message.body {
+            Body::Flagger(_) => stage_status(message.stage),
+            Body::Alertmanager(alerts) if alerts.status == "resolved" => ("✅", "Resolved"),
+            Body::Alertmanager(_) => ("🔥", "Firing"),
+        };
         let text = match &message.body {
             Body::Flagger(canary) => {
                 let mut fact = |name: &str, value: &str| {
@@ -169,11 +181,34 @@ impl<'e> Content<'e> {
         Content {
             title: truncate(&message.title, TITLE_LIMIT).into_owned(),
             severity: message.severity,
+            status,
             message: text,
             facts,
+            highlights,
             links,
             mentions: message.mentions.clone(),
         }
+    }
+}
+
+/// A stage at a glance: the same pictures as Slack's thread summaries, in Unicode, which every
+/// Teams client draws in colour.
+fn stage_status(stage: Stage) -> (&'static str, &'static str) {
+    match stage {
+        Stage::Succeeded => ("✅", "Promoted"),
+        Stage::Failed => ("❌", "Failed"),
+        Stage::RollingBack => ("⏪", "Rolling back"),
+        Stage::Halted => ("⚠️", "Halted"),
+        Stage::WaitingApproval => ("⏳", "Waiting for approval"),
+        Stage::Waiting => ("⏳", "Waiting"),
+        Stage::Terminating => ("🗑️", "Terminating"),
+        Stage::Initialized => ("🚀", "Initialized"),
+        Stage::NewRevision => ("🚀", "New revision"),
+        Stage::AnalysisStarted => ("🚀", "Analysis started"),
+        Stage::Progress => ("🔄", "In progress"),
+        Stage::CheckPassed => ("☑️", "Check passed"),
+        Stage::Promoting => ("🔄", "Promoting"),
+        Stage::Info | Stage::Unknown => ("ℹ️", "Notice"),
     }
 }
 
@@ -463,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn leads_the_facts_with_what_the_message_carries() {
+    fn leads_with_what_the_message_carries() {
         let e = event(
             "Advance podinfo.test canary weight 30",
             &[("cluster", "prod-eu")],
@@ -471,14 +506,27 @@ mod tests {
         let TeamsMessage::Adaptive(message) = render(&e, CardFormat::Adaptive) else {
             panic!("an Adaptive Card")
         };
-        let CardElement::FactSet(facts) = &message.attachments[0].content.body[2] else {
+        let body = &message.attachments[0].content.body;
+        let CardElement::Container(banner) = &body[0] else {
+            panic!("the banner first")
+        };
+        let texts: Vec<&str> = banner.items.iter().flat_map(texts).collect();
+        assert_eq!(
+            texts,
+            [
+                "🔄 IN PROGRESS",
+                "podinfo.test: canary weight 30%",
+                "Canary weight",
+                "▓▓▓░░░░░░░ 30%"
+            ]
+        );
+        let CardElement::FactSet(facts) = &body[2] else {
             panic!("facts third")
         };
         let titles: Vec<&str> = facts.facts.iter().map(|f| f.title.as_str()).collect();
         assert_eq!(
             titles,
             [
-                "Canary weight",
                 "Canary",
                 "Namespace",
                 "Phase",
@@ -487,7 +535,46 @@ mod tests {
                 "cluster"
             ]
         );
-        assert_eq!(facts.facts[0].value, "▓▓▓░░░░░░░ 30%");
+    }
+
+    /// A long highlight (an error, a reason) does not fit a column: it leads the facts.
+    #[test]
+    fn keeps_a_long_highlight_with_the_facts() {
+        let e = event(
+            "Prometheus query failed: Post \"http://prometheus.istio-system:9090/api/v1/query\": dial tcp 10.96.0.12:9090: connect: connection refused",
+            &[],
+        );
+        let TeamsMessage::Adaptive(message) = render(&e, CardFormat::Adaptive) else {
+            panic!("an Adaptive Card")
+        };
+        let body = &message.attachments[0].content.body;
+        let CardElement::Container(banner) = &body[0] else {
+            panic!("the banner first")
+        };
+        assert_eq!(banner.style, ContainerStyle::Warning);
+        assert!(
+            !banner
+                .items
+                .iter()
+                .any(|item| matches!(item, CardElement::ColumnSet(_)))
+        );
+        let CardElement::FactSet(facts) = &body[2] else {
+            panic!("facts third")
+        };
+        assert_eq!(facts.facts[0].title, "Reason");
+    }
+
+    fn texts(element: &CardElement) -> Vec<&str> {
+        match element {
+            CardElement::TextBlock(block) => vec![block.text.as_str()],
+            CardElement::Container(container) => container.items.iter().flat_map(texts).collect(),
+            CardElement::ColumnSet(set) => set
+                .columns
+                .iter()
+                .flat_map(|column| column.items.iter().flat_map(texts))
+                .collect(),
+            CardElement::FactSet(_) => Vec::new(),
+        }
     }
 
     #[test]
