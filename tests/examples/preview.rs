@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use flagger_relay_core::{Classification, Notification, Relay};
+use flagger_relay_core::{Classification, Notification, Presentation, Relay};
 use flagger_relay_slack::bot::rollout::{
     RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key,
 };
@@ -231,7 +231,7 @@ impl Threads {
         let calls = match self.rollouts.get(&key) {
             None => {
                 let state = RolloutState::open(&step);
-                let parent = summary::parent(&notification, &state, CHANNEL, None);
+                let parent = summary::parent(&notification, &state, CHANNEL, None, &[]);
                 self.posted += 1;
                 let ts = format!("1764000000.{:06}", self.posted * 100);
                 // The `ts` Slack answers with: the thread's name from here on.
@@ -241,9 +241,11 @@ impl Threads {
                 vec![post]
             }
             Some((ts, state)) => {
-                let reply = summary::event(&notification, &classification, CHANNEL, Some(ts));
+                // The built-in message: no links or mentions configured.
+                let presentation = Presentation::new(&notification, &classification);
+                let reply = summary::event(&presentation, CHANNEL, Some(ts));
                 let next = state.advance(&step);
-                let update = summary::parent(&notification, &next, CHANNEL, Some(ts));
+                let update = summary::parent(&notification, &next, CHANNEL, Some(ts), &[]);
                 let calls = vec![
                     call("chat.postMessage", &reply)?,
                     call("chat.update", &update)?,

@@ -41,11 +41,13 @@ use flagger_relay_core::config::{ConfigError, Env, SecretUrl, flag, tls_roots};
 use flagger_relay_core::deliver::{
     Delivered, DeliveryFailure, RetryPolicy, http_client, with_retries,
 };
+use flagger_relay_core::present::Mention;
 use flagger_relay_core::redact::Redactor;
-use flagger_relay_core::{Classification, Destination, Notification, Presentation};
+use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::{Classification, Destination, Notification, Presentation, Severity};
 
+use crate::{SlackPayload, render, shaping::Shaping};
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
-use summary::ChatMessage;
 use threads::{Entry, TableError, ThreadStore};
 use web_api::{BotToken, Method, Posted, WebApi};
 
@@ -76,6 +78,14 @@ pub struct SlackBot {
     channel: String,
     threads: Option<ThreadStore>,
     redactor: Redactor,
+    shaping: Shaping,
+}
+
+/// One event's own message, as it goes in a thread or on its own: the presentation, and what
+/// `SLACK_TEMPLATE` made of it when there is a template.
+struct EventMessage<'a, 'n> {
+    message: &'a Presentation<'n>,
+    templated: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl fmt::Debug for SlackBot {
@@ -136,6 +146,7 @@ impl SlackBot {
             channel,
             threads,
             redactor,
+            shaping: Shaping::from_env(env)?,
         }))
     }
 
@@ -161,10 +172,19 @@ impl SlackBot {
     async fn deliver_notification(
         &self,
         retry: &RetryPolicy,
-        notification: &Notification,
-        classification: &Classification,
+        message: &Presentation<'_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
+        let (notification, classification) = (message.event, message.classification);
+        // A template that fails for this event fails it before anything is claimed or posted.
+        let templated = match &self.shaping.template {
+            Some(template) => Some(render::templated(template, message)?),
+            None => None,
+        };
+        let event = EventMessage {
+            message,
+            templated: templated.as_ref(),
+        };
         let arrived = now_ms();
         let step = Step::new(
             notification,
@@ -173,10 +193,7 @@ impl SlackBot {
         );
         let expires_at = arrived / 1000 + THREAD_LIFETIME_SECS;
         let delivered = match &self.threads {
-            None => {
-                self.post_plain(retry, notification, classification, deadline)
-                    .await
-            }
+            None => self.post_plain(retry, &event, deadline).await,
             Some(threads) => match self
                 .plan(
                     threads,
@@ -189,8 +206,7 @@ impl SlackBot {
                 .await
             {
                 Ok(Plan::Parent(opening)) => {
-                    self.open(retry, threads, &opening, notification, deadline)
-                        .await
+                    self.open(retry, threads, &opening, message, deadline).await
                 }
                 Ok(Plan::Reply { key, parent, state }) => {
                     let reply = Reply {
@@ -200,20 +216,11 @@ impl SlackBot {
                         step: &step,
                         expires_at,
                     };
-                    self.reply(
-                        retry,
-                        threads,
-                        reply,
-                        notification,
-                        classification,
-                        deadline,
-                    )
-                    .await
+                    self.reply(retry, threads, reply, &event, deadline).await
                 }
                 Ok(Plan::Plain { key, reason }) => {
                     tracing::warn!(rollout = %key, reason = %reason, "posting the event as a plain message, outside its rollout's thread");
-                    self.post_plain(retry, notification, classification, deadline)
-                        .await
+                    self.post_plain(retry, &event, deadline).await
                 }
                 Err(err) => {
                     let canary = notification.canary_ref().unwrap_or_default();
@@ -221,8 +228,7 @@ impl SlackBot {
                         canary = %canary, table = threads.table(), error = %err,
                         "thread table unavailable; posting the event as a plain message"
                     );
-                    self.post_plain(retry, notification, classification, deadline)
-                        .await
+                    self.post_plain(retry, &event, deadline).await
                 }
             },
         };
@@ -342,12 +348,14 @@ impl SlackBot {
         retry: &RetryPolicy,
         threads: &ThreadStore,
         opening: &Opening,
-        notification: &Notification,
+        message: &Presentation<'_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let Opening { key, claim, state } = opening;
-        let body = summary::parent(notification, state, &self.channel, None);
-        let posted = self.call(retry, Method::PostMessage, &body, deadline).await;
+        let body = summary::parent(message.event, state, &self.channel, None, &message.links);
+        let posted = self
+            .call(retry, Method::PostMessage, &body, &self.channel, deadline)
+            .await;
         let until = bookkeeping_deadline(deadline);
         match posted {
             Ok((parent, delivered)) => {
@@ -379,8 +387,7 @@ impl SlackBot {
         retry: &RetryPolicy,
         threads: &ThreadStore,
         reply: Reply<'_>,
-        notification: &Notification,
-        classification: &Classification,
+        event: &EventMessage<'_, '_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let Reply {
@@ -390,14 +397,9 @@ impl SlackBot {
             step,
             expires_at,
         } = reply;
-        let body = summary::event(
-            notification,
-            classification,
-            &parent.channel,
-            Some(&parent.ts),
-        );
+        let body = self.event_body(event, &parent.channel, Some(&parent.ts));
         let (_, delivered) = self
-            .call(retry, Method::PostMessage, &body, deadline)
+            .call(retry, Method::PostMessage, &body, &parent.channel, deadline)
             .await?;
         // Delivered. What follows keeps the parent current; a failure only leaves it a step
         // behind until the next event.
@@ -429,8 +431,17 @@ impl SlackBot {
             }
         }
         if let Some(state) = recorded {
-            let update = summary::parent(notification, &state, &parent.channel, Some(&parent.ts));
-            if let Err(failure) = self.call(retry, Method::Update, &update, deadline).await {
+            let update = summary::parent(
+                event.message.event,
+                &state,
+                &parent.channel,
+                Some(&parent.ts),
+                &event.message.links,
+            );
+            let updated = self
+                .call(retry, Method::Update, &update, &parent.channel, deadline)
+                .await;
+            if let Err(failure) = updated {
                 tracing::warn!(
                     rollout = %key, error = %self.redactor.redact(&failure.reason),
                     "the event is in its thread, but the parent message could not be updated"
@@ -443,22 +454,51 @@ impl SlackBot {
     async fn post_plain(
         &self,
         retry: &RetryPolicy,
-        notification: &Notification,
-        classification: &Classification,
+        event: &EventMessage<'_, '_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let body = summary::event(notification, classification, &self.channel, None);
-        self.call(retry, Method::PostMessage, &body, deadline)
+        let body = self.event_body(event, &self.channel, None);
+        self.call(retry, Method::PostMessage, &body, &self.channel, deadline)
             .await
             .map(|(_, delivered)| delivered)
     }
 
+    /// The body that posts one event: the built-in message, or the template's, given the
+    /// channel and thread here. A reply that ends the rollout is broadcast to the channel
+    /// either way.
+    fn event_body(
+        &self,
+        event: &EventMessage<'_, '_>,
+        channel: &str,
+        thread_ts: Option<&str>,
+    ) -> SlackPayload {
+        let Some(templated) = event.templated else {
+            return SlackPayload::Bot(summary::event(event.message, channel, thread_ts));
+        };
+        let mut body = templated.clone();
+        body.insert("channel".into(), channel.into());
+        body.remove("ts");
+        match thread_ts {
+            Some(ts) => {
+                body.insert("thread_ts".into(), ts.into());
+                if rollout::is_outcome(event.message.stage) {
+                    body.insert("reply_broadcast".into(), true.into());
+                }
+            }
+            None => {
+                body.remove("thread_ts");
+            }
+        }
+        SlackPayload::Template(body)
+    }
+
     /// One Web API call, retried on its own within the deadline.
-    async fn call(
+    async fn call<B: serde::Serialize + Sync>(
         &self,
         retry: &RetryPolicy,
         method: Method,
-        body: &ChatMessage,
+        body: &B,
+        channel: &str,
         deadline: Instant,
     ) -> Result<(Posted, Delivered), DeliveryFailure> {
         let posted = OnceLock::new();
@@ -473,7 +513,7 @@ impl SlackBot {
         .await?;
         // with_retries succeeds only after an attempt that set it.
         let posted = posted.into_inner().unwrap_or_else(|| Posted {
-            channel: body.channel.clone(),
+            channel: channel.to_owned(),
             ts: String::new(),
         });
         Ok((posted, delivered))
@@ -498,11 +538,23 @@ struct Reply<'a> {
 
 impl Destination for SlackBot {
     const KIND: &'static str = "slack";
-    type Payload = ChatMessage;
+    type Payload = SlackPayload;
 
     /// The message one event would be posted as on its own: what a dry run shows.
-    fn render(&self, message: &Presentation<'_>) -> ChatMessage {
-        summary::event(message.event, message.classification, &self.channel, None)
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
+        let templated = match &self.shaping.template {
+            Some(template) => Some(render::templated(template, message)?),
+            None => None,
+        };
+        let event = EventMessage {
+            message,
+            templated: templated.as_ref(),
+        };
+        Ok(self.event_body(&event, &self.channel, None))
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -511,8 +563,7 @@ impl Destination for SlackBot {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        self.deliver_notification(retry, message.event, message.classification, deadline)
-            .await
+        self.deliver_notification(retry, message, deadline).await
     }
 
     fn secrets(&self) -> Vec<String> {
