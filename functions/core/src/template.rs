@@ -152,9 +152,19 @@ impl Template {
         match output {
             Output::Json(markup) => {
                 env.set_formatter(move |out, _state, value| {
-                    let mut text = String::new();
-                    write_in_string(&mut text, value, markup)?;
-                    out.write_str(&text).map_err(Error::from)
+                    // Strings, nearly everything a template writes, go straight out.
+                    match value.as_str() {
+                        Some(text) if value.is_safe() => out.write_str(text)?,
+                        Some(text) if value.kind() == ValueKind::String => {
+                            escape_to(out, text, markup)?
+                        }
+                        _ => {
+                            let mut text = String::new();
+                            write_in_string(&mut text, value, markup)?;
+                            out.write_str(&text)?;
+                        }
+                    }
+                    Ok(())
                 });
                 env.add_filter("tojson", move |value: &Value| -> Result<Value, Error> {
                     let mut json = String::new();
@@ -403,26 +413,35 @@ fn write_json(out: &mut String, value: &Value, markup: Markup, is_key: bool) -> 
 
 /// A text's characters as they go between the quotes of a JSON string.
 fn escape_into(out: &mut String, text: &str, markup: Markup) {
-    for c in text.chars() {
-        match (c, markup) {
-            ('&', Markup::SlackEntities) => out.push_str("&amp;"),
-            ('<', Markup::SlackEntities) => out.push_str("&lt;"),
-            ('>', Markup::SlackEntities) => out.push_str("&gt;"),
-            ('"', _) => out.push_str("\\\""),
-            ('\\', _) => out.push_str("\\\\"),
-            ('\n', _) => out.push_str("\\n"),
-            ('\r', _) => out.push_str("\\r"),
-            ('\t', _) => out.push_str("\\t"),
+    let _ = escape_to(out, text, markup);
+}
+
+/// [`escape_into`] for any writer: runs of characters that need nothing are written whole.
+fn escape_to(out: &mut impl std::fmt::Write, text: &str, markup: Markup) -> std::fmt::Result {
+    let mut plain = 0;
+    for (at, c) in text.char_indices() {
+        let escaped = match (c, markup) {
+            ('&', Markup::SlackEntities) => Some("&amp;"),
+            ('<', Markup::SlackEntities) => Some("&lt;"),
+            ('>', Markup::SlackEntities) => Some("&gt;"),
+            ('"', _) => Some("\\\""),
+            ('\\', _) => Some("\\\\"),
+            ('\n', _) => Some("\\n"),
+            ('\r', _) => Some("\\r"),
+            ('\t', _) => Some("\\t"),
             // Never `</script>` or an HTML entity in the output, whoever embeds it.
-            ('<' | '>' | '&' | '\'' | '\u{2028}' | '\u{2029}', _) => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            (c, _) if u32::from(c) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            (c, _) => out.push(c),
+            ('<' | '>' | '&' | '\'' | '\u{2028}' | '\u{2029}', _) => None,
+            (c, _) if u32::from(c) < 0x20 || c == '\u{7f}' => None,
+            _ => continue,
+        };
+        out.write_str(&text[plain..at])?;
+        match escaped {
+            Some(escaped) => out.write_str(escaped)?,
+            None => write!(out, "\\u{:04x}", u32::from(c))?,
         }
+        plain = at + c.len_utf8();
     }
+    out.write_str(&text[plain..])
 }
 
 /// `syntax error at line 3, column 12: unexpected end of input`.

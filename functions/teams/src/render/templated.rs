@@ -55,10 +55,12 @@ pub fn templated(
     };
     fit(&mut payload).map_err(too_big)?;
     // After the cut, so that only mentions the card still writes get an entity.
-    if let Some(card) = payload.pointer_mut("/attachments/0/content") {
-        add_mention_entities(card, message);
+    let added = payload
+        .pointer_mut("/attachments/0/content")
+        .is_some_and(|card| add_mention_entities(card, message));
+    if added {
+        fit(&mut payload).map_err(too_big)?;
     }
-    fit(&mut payload).map_err(too_big)?;
     Ok(TeamsMessage::Template(payload))
 }
 
@@ -79,29 +81,43 @@ fn envelope(card: Map<String, Value>) -> Value {
 }
 
 /// Each configured mention whose `<at>Name</at>` the card writes, as an entity in
-/// `msteams.entities`; a card that lists its entities itself is left as it is.
-fn add_mention_entities(card: &mut Value, message: &Presentation<'_>) {
+/// `msteams.entities`; a card that lists its entities itself is left as it is. Answers
+/// whether it added any.
+fn add_mention_entities(card: &mut Value, message: &Presentation<'_>) -> bool {
     if message.mentions.is_empty() || card.pointer("/msteams/entities").is_some() {
-        return;
+        return false;
     }
-    let written = card.to_string();
     let entities: Vec<Value> = message
         .mentions
         .iter()
-        .filter(|mention| written.contains(&mention.text))
+        .filter(|mention| writes(card, &mention.text))
         .filter_map(|mention| serde_json::to_value(MentionEntity::new(mention)).ok())
         .collect();
     if entities.is_empty() {
-        return;
+        return false;
     }
     let Some(fields) = card.as_object_mut() else {
-        return;
+        return false;
     };
     let msteams = fields
         .entry("msteams")
         .or_insert_with(|| Value::Object(Map::new()));
-    if let Some(msteams) = msteams.as_object_mut() {
-        msteams.insert("entities".into(), Value::Array(entities));
+    match msteams.as_object_mut() {
+        Some(msteams) => {
+            msteams.insert("entities".into(), Value::Array(entities));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Whether any text of `value` holds `needle`.
+fn writes(value: &Value, needle: &str) -> bool {
+    match value {
+        Value::String(text) => text.contains(needle),
+        Value::Array(items) => items.iter().any(|item| writes(item, needle)),
+        Value::Object(fields) => fields.values().any(|field| writes(field, needle)),
+        _ => false,
     }
 }
 
