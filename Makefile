@@ -117,17 +117,26 @@ events:
 build: tools
 	sam build
 
-# Re-delivers parked events through each function whose destination is configured here; a
-# record is deleted only once delivered. DRY_RUN=1 lists what would be sent.
+# Re-delivers parked records. Each record names its destination; each destination configured
+# here (Slack webhook or bot, Teams, SNS; plain or *_SECRET_ARN settings) redrives its own, and
+# the records of one not configured stay parked. A record is deleted only once delivered;
+# REDRIVE_MAX_ATTEMPTS (default 5) failed redrives give it up. DRY_RUN=1 lists what would be sent.
+# Redrive serves no URL, so it needs no relay token (ALLOW_UNAUTHENTICATED).
 redrive:
 	@test -n "$${DEAD_LETTER_QUEUE_URL:-}" || { echo "set DEAD_LETTER_QUEUE_URL (the stack output DeadLetterQueueUrl)" >&2; exit 2; }
 	@cargo build --quiet --bins
-	@for spec in slack:SLACK_WEBHOOK_URL teams:TEAMS_WEBHOOK_URL sns:SNS_TOPIC_ARN; do \
-	  fn=$${spec%%:*}; var=$${spec#*:}; \
-	  if [ -n "$(DRY_RUN)" ]; then DRY_RUN=1 target/debug/flagger-relay-$$fn redrive --dry-run; \
-	  elif [ -n "$${!var:-}" ]; then target/debug/flagger-relay-$$fn redrive; \
-	  else echo "$$fn: skipped ($$var is not set)"; fi; \
-	done
+	@bin="$${CARGO_TARGET_DIR:-target}/debug"; failed=0; \
+	export ALLOW_UNAUTHENTICATED=true; \
+	for spec in "slack SLACK_WEBHOOK_URL SLACK_BOT_TOKEN" "teams TEAMS_WEBHOOK_URL" "sns SNS_TOPIC_ARN"; do \
+	  set -- $$spec; fn=$$1; shift; configured=""; \
+	  for var in "$$@"; do \
+	    for name in "$$var" "$${var}_SECRET_ARN"; do if [ -n "$${!name:-}" ]; then configured=$$name; fi; done; \
+	  done; \
+	  if [ -n "$$configured" ]; then "$$bin/flagger-relay-$$fn" redrive $(if $(DRY_RUN),--dry-run) || failed=1; \
+	  elif [ -n "$(DRY_RUN)" ]; then DRY_RUN=1 "$$bin/flagger-relay-$$fn" redrive --dry-run || failed=1; \
+	  else echo "$$fn: not configured (set $$*); its records stay parked"; fi; \
+	done; \
+	exit $$failed
 
 # libFuzzer on the parser and renderers, FUZZ_SECONDS each (stable toolchain, no sanitizer).
 FUZZ_SECONDS ?= 60

@@ -41,6 +41,9 @@ serve() {
              AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL; do
     if [ -n "${!var:-}" ]; then echo "$var=${!var}" >> "$env_file"; fi
   done
+  # Without RELAY_TOKEN the functions serve loopback URLs anyone on this machine may call,
+  # which they refuse to do unless told so.
+  if [ -z "${RELAY_TOKEN:-}" ]; then echo "ALLOW_UNAUTHENTICATED=true" >> "$env_file"; fi
   # The SDK needs a region even to render; a dry run never calls AWS.
   grep -q '^AWS_REGION=' "$env_file" || echo "AWS_REGION=us-east-1" >> "$env_file"
   cargo lambda watch --quiet --ignore-changes --bin "flagger-relay-$function" \

@@ -8,8 +8,10 @@ use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 pub mod emf;
+pub mod faults;
 pub mod monitoring;
 pub mod moto;
+pub mod template;
 pub mod watch;
 
 /// The repository root.
@@ -126,6 +128,9 @@ pub struct Call<'a> {
     pub base64: bool,
     /// Time left before Lambda's deadline; `None` sends no Lambda context at all.
     pub time_left: Option<Duration>,
+    /// When the Function URL received the request (`requestContext.timeEpoch`); `None` is a
+    /// fixed moment long past, which no deadline counts from.
+    pub arrived: Option<SystemTime>,
 }
 
 impl<'a> Call<'a> {
@@ -141,6 +146,7 @@ impl<'a> Call<'a> {
             body,
             base64: false,
             time_left: Some(Duration::from_secs(10)),
+            arrived: None,
         }
     }
 
@@ -177,6 +183,12 @@ impl<'a> Call<'a> {
 
     pub fn time_left(mut self, time_left: Duration) -> Self {
         self.time_left = Some(time_left);
+        self
+    }
+
+    /// The request reached the Function URL `ago` before now (a cold start in between).
+    pub fn arrived_ago(mut self, ago: Duration) -> Self {
+        self.arrived = Some(SystemTime::now() - ago);
         self
     }
 
@@ -221,7 +233,10 @@ impl<'a> Call<'a> {
                 "routeKey": "$default",
                 "stage": "$default",
                 "time": "24/Nov/2025:15:00:00 +0000",
-                "timeEpoch": 1763996400000u64
+                "timeEpoch": self.arrived.map_or(1_763_996_400_000u64, |at| {
+                    u64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis())
+                        .unwrap_or(0)
+                })
             },
             "body": body,
             "isBase64Encoded": self.base64
@@ -296,6 +311,33 @@ pub fn write_payloads(file: &str, payloads: &[Value]) {
     let lines: String = payloads.iter().map(|p| format!("{p}\n")).collect();
     std::fs::write(dir.join(file), lines).expect("payload file is writable");
 }
+
+/// A function binary as `cargo lambda watch` builds it (dev profile), built once per test
+/// process.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target: PathBuf =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), Into::into);
+    let path = target.join("debug").join(name);
+    if !built.iter().any(|done| done == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(root())
+            .args(["build", "--quiet", "--bin", name])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_owned());
+    }
+    path
+}
+
+/// A function serving without a relay token, on purpose: what the tests that are not about
+/// authentication run with. A function given neither this nor a token does not start.
+pub const OPEN: (&str, &str) = ("ALLOW_UNAUTHENTICATED", "true");
 
 /// Environment for building a function's configuration in a test.
 pub fn env<'a>(pairs: &[(&'a str, &'a str)]) -> std::collections::HashMap<&'a str, &'a str> {

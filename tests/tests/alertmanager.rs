@@ -2,7 +2,7 @@
 //! Flagger's events, checked against local destinations and the providers' validators.
 
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, read, root, skip_without, write_payloads};
+use flagger_relay_tests::{Call, OPEN, env, read, root, skip_without, write_payloads};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -51,8 +51,8 @@ async fn slack_shows_every_alert_group() {
     for (name, body) in notifications() {
         let server = accepting(200, "ok").await;
         let url = format!("{}/services/T0/B0/alerts", server.uri());
-        let relay =
-            flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
+        let relay = flagger_relay_slack::relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)]))
+            .unwrap();
         let (status, answer) = read(relay.handle(Call::post(&body).request()).await);
         assert_eq!(status, 200, "{name}: {answer}");
         let payload = last_body(&server).await;
@@ -70,6 +70,7 @@ async fn teams_shows_every_alert_group_in_both_formats() {
             let server = accepting(status, reply).await;
             let url = format!("{}/workflows/alerts/invoke", server.uri());
             let relay = flagger_relay_teams::relay_from_env(&env(&[
+                OPEN,
                 ("TEAMS_WEBHOOK_URL", &url),
                 ("TEAMS_CARD_FORMAT", format),
             ]))
@@ -96,6 +97,7 @@ async fn sns_carries_the_alert_group_unchanged_with_filterable_attributes() {
         }
         let body = original.to_string().into_bytes();
         let relay = flagger_relay_sns::relay_from_env(&env(&[
+            OPEN,
             ("DRY_RUN", "1"),
             (
                 "SNS_TOPIC_ARN",
@@ -131,7 +133,7 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
     let policy = r#"{"source":["alertmanager"],"eventType":["Warning"]}"#;
     let queue = moto::subscribed_queue(&config, &topic, "alerts", Some(policy), true).await;
     let relay =
-        flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config)
+        flagger_relay_sns::relay_with_sdk_config(&env(&[OPEN, ("SNS_TOPIC_ARN", &topic)]), &config)
             .unwrap();
     let flagger = br#"{"name":"podinfo","namespace":"test","phase":"Failed","metadata":{"eventMessage":"Canary failed! Scaling down podinfo.test","eventType":"Warning","timestamp":"1764000601781"}}"#;
     for (name, body) in notifications() {
@@ -161,7 +163,8 @@ async fn sns_subscribers_can_filter_alertmanager_from_flagger() {
 async fn refuses_bad_alertmanager_payloads_with_a_clear_error() {
     let server = accepting(200, "ok").await;
     let url = format!("{}/services/T0/B0/alerts", server.uri());
-    let relay = flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
+    let relay =
+        flagger_relay_slack::relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)])).unwrap();
     for (body, expected) in [
         (
             &br#"{"version":"4","groupKey":"k","status":"firing","alerts":"many"}"#[..],

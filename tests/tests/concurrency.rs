@@ -138,6 +138,7 @@ async fn one_process_serves_eight_invocations_at_once_through_run_concurrent() {
             ("AWS_LAMBDA_RUNTIME_API", &api.addr.to_string()),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
             ("SLACK_WEBHOOK_URL", &hook),
+            ("ALLOW_UNAUTHENTICATED", "true"),
             ("CHATTER", "forward"),
         ],
     );

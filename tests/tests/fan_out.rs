@@ -7,7 +7,7 @@ use flagger_relay_core::dead_letter::{DeadLetterQueue, DeadLetterRecord};
 use flagger_relay_core::redrive::redrive;
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, fixtures, read, root, skip_without};
+use flagger_relay_tests::{Call, OPEN, env, fixtures, read, root, skip_without};
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -68,12 +68,13 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
 
 fn slack(uri: &str) -> Relay<flagger_relay_slack::Slack> {
     let url = format!("{uri}/services/T0/B0/fanout0123456789");
-    flagger_relay_slack::relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap()
+    flagger_relay_slack::relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)])).unwrap()
 }
 
 fn teams(uri: &str) -> Relay<flagger_relay_teams::TeamsWebhook> {
     let url = format!("{uri}/workflows/fanout0123456789/invoke");
     flagger_relay_teams::relay_from_env(&env(&[
+        OPEN,
         ("TEAMS_WEBHOOK_URL", &url),
         ("TEAMS_CARD_FORMAT", "adaptive"),
     ]))
@@ -125,7 +126,7 @@ async fn through_the_topic(bodies: &[Vec<u8>]) -> (String, Vec<String>) {
         .unwrap();
     let queue = moto::subscribed_queue(&config, &topic, "fanout", None, false).await;
     let relay =
-        flagger_relay_sns::relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &topic)]), &config)
+        flagger_relay_sns::relay_with_sdk_config(&env(&[OPEN, ("SNS_TOPIC_ARN", &topic)]), &config)
             .unwrap();
     for body in bodies {
         let (status, answer) = read(relay.handle(Call::post(body).request()).await);
@@ -327,7 +328,10 @@ async fn a_message_that_is_not_a_flagger_relay_document_is_parked_never_retried(
         "{}",
         records[0].reason
     );
-    assert_eq!(records[0].payload, "deploy finished, have a nice day");
+    assert_eq!(
+        records[0].payload_bytes().unwrap(),
+        b"deploy finished, have a nice day"
+    );
     assert!(bodies(&server).await.is_empty(), "nothing forwarded");
 }
 

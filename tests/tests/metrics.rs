@@ -10,7 +10,7 @@ use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::skip_without;
-use flagger_relay_tests::{Call, emf, env, lifecycles, read, root};
+use flagger_relay_tests::{Call, OPEN, emf, env, lifecycles, read, root};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -41,14 +41,14 @@ fn collecting<D: Destination>(relay: Relay<D>) -> (Relay<D>, Lines) {
 
 fn slack(server: &MockServer, extra: &[(&str, &str)]) -> (Relay<impl Destination>, Lines) {
     let url = format!("{}/services/T0/B0/metricstest0123456789", server.uri());
-    let mut vars = vec![("SLACK_WEBHOOK_URL", url.as_str())];
+    let mut vars = vec![OPEN, ("SLACK_WEBHOOK_URL", url.as_str())];
     vars.extend_from_slice(extra);
     collecting(flagger_relay_slack::relay_from_env(&env(&vars)).expect("valid configuration"))
 }
 
 fn teams(server: &MockServer) -> (Relay<impl Destination>, Lines) {
     let url = format!("{}/workflows/metricstest0123456789/invoke", server.uri());
-    let vars = [("TEAMS_WEBHOOK_URL", url.as_str())];
+    let vars = [OPEN, ("TEAMS_WEBHOOK_URL", url.as_str())];
     collecting(flagger_relay_teams::relay_from_env(&env(&vars)).expect("valid configuration"))
 }
 
@@ -343,7 +343,7 @@ async fn the_sns_function_counts_what_it_publishes() {
         .expect("moto creates the topic")
         .topic_arn
         .expect("a topic ARN");
-    let vars = [("SNS_TOPIC_ARN", topic.as_str())];
+    let vars = [OPEN, ("SNS_TOPIC_ARN", topic.as_str())];
     let relay = flagger_relay_sns::relay_with_sdk_config(&env(&vars), &sdk).expect("valid");
     let (relay, lines) = collecting(relay);
     let (status, body) = read(relay.handle(Call::post(ADVANCE).request()).await);

@@ -61,6 +61,7 @@ fn emitted() -> BTreeSet<MetricIdentity> {
                 let metrics = EventMetrics {
                     function,
                     outcome,
+                    events: 1,
                     attempts: u32::from(sent),
                     delivery_latency: sent.then_some(Duration::from_millis(40)),
                     dead_lettered: outcome.is_failure(),
@@ -180,6 +181,7 @@ fn the_failures_query_reads_what_the_documents_carry() {
     let failing = EventMetrics {
         function: "teams",
         outcome: Outcome::Unavailable,
+        events: 1,
         attempts: 3,
         delivery_latency: Some(Duration::from_millis(4100)),
         dead_lettered: true,

@@ -20,7 +20,7 @@ use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::secrets::{SecretSetting, resolve_with};
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, emf, fixtures, read, skip_without};
+use flagger_relay_tests::{Call, OPEN, emf, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -372,16 +372,16 @@ async fn echoing_destinations_leak_nothing(destination: &str, path: &str) {
             let (status, body) = match destination {
                 "slack" => {
                     let relay = metered(
-                        flagger_relay_slack::relay_from_env(&HashMap::from([(
-                            "SLACK_WEBHOOK_URL",
-                            url.as_str(),
-                        )]))
+                        flagger_relay_slack::relay_from_env(&HashMap::from([
+                            OPEN,
+                            ("SLACK_WEBHOOK_URL", url.as_str()),
+                        ]))
                         .expect("valid configuration"),
                     );
                     answer_clean(&what, |request| relay.handle(request), call).await
                 }
                 _ => {
-                    let env = HashMap::from([("TEAMS_WEBHOOK_URL", url.as_str())]);
+                    let env = HashMap::from([OPEN, ("TEAMS_WEBHOOK_URL", url.as_str())]);
                     let relay = metered(
                         flagger_relay_teams::relay_from_env(&env).expect("valid configuration"),
                     );
@@ -421,6 +421,7 @@ async fn a_teams_connector_quoting_the_webhook_in_a_200_leaks_nothing() {
         .mount(&server)
         .await;
     let env = HashMap::from([
+        OPEN,
         ("TEAMS_WEBHOOK_URL", url.as_str()),
         ("TEAMS_CARD_FORMAT", "messagecard"),
     ]);
@@ -477,10 +478,10 @@ async fn broken_connections_leak_nothing() {
         ("TLS to plain HTTP", &tls_to_plain),
     ] {
         let relay = metered(
-            flagger_relay_slack::relay_from_env(&HashMap::from([(
-                "SLACK_WEBHOOK_URL",
-                url.as_str(),
-            )]))
+            flagger_relay_slack::relay_from_env(&HashMap::from([
+                OPEN,
+                ("SLACK_WEBHOOK_URL", url.as_str()),
+            ]))
             .expect("valid"),
         );
         let call = Call::post(ADVANCE).time_left(Duration::from_secs(4));
@@ -494,12 +495,12 @@ async fn broken_connections_leak_nothing() {
 async fn invalid_configuration_leaks_nothing() {
     logs();
     let slack = |value: &str| {
-        flagger_relay_slack::relay_from_env(&HashMap::from([("SLACK_WEBHOOK_URL", value)]))
+        flagger_relay_slack::relay_from_env(&HashMap::from([OPEN, ("SLACK_WEBHOOK_URL", value)]))
             .err()
             .map(|e| e.to_string())
     };
     let teams = |value: &str| {
-        flagger_relay_teams::relay_from_env(&HashMap::from([("TEAMS_WEBHOOK_URL", value)]))
+        flagger_relay_teams::relay_from_env(&HashMap::from([OPEN, ("TEAMS_WEBHOOK_URL", value)]))
             .err()
             .map(|e| e.to_string())
     };

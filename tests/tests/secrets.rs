@@ -86,7 +86,10 @@ async fn a_webhook_url_from_secrets_manager_reaches_slack() {
         &format!("{url}\n"),
     )
     .await;
-    let env = vars(&[("SLACK_WEBHOOK_URL_SECRET_ARN", &arn)]);
+    let env = vars(&[
+        ("SLACK_WEBHOOK_URL_SECRET_ARN", &arn),
+        ("ALLOW_UNAUTHENTICATED", "true"),
+    ]);
     let resolved = resolve(&env).await.expect("the secret resolves");
     assert_eq!(resolved.from_store(), ["SLACK_WEBHOOK_URL"]);
     assert_eq!(
@@ -360,6 +363,45 @@ mod cold_start_errors {
         assert_eq!(
             err.to_string(),
             "RELAY_TOKEN_SECRET_ARN: the stored value is empty"
+        );
+    }
+
+    /// A cold start happens while Flagger waits: a store that takes connections and never
+    /// answers ends it within the store budget, however many secrets there are to read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_store_that_never_answers_ends_the_cold_start_within_its_budget() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let endpoint = format!("http://{}", silent.local_addr().expect("bound"));
+        // Accepts, reads, never answers.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        let webhook =
+            format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/silent-hook");
+        let token =
+            format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/silent-token");
+        let env = vars(&[
+            ("SLACK_WEBHOOK_URL_SECRET_ARN", &webhook),
+            ("RELAY_TOKEN_SECRET_ARN", &token),
+        ]);
+        let started = std::time::Instant::now();
+        let err = resolve_with(&env, DESTINATIONS, &[], || async {
+            sdk_config(&endpoint, "us-east-1", dummy_credentials())
+        })
+        .await
+        .expect_err("the store never answers");
+        let took = started.elapsed();
+        assert!(
+            took < flagger_relay_core::secrets::STORE_BUDGET + std::time::Duration::from_secs(1),
+            "the cold start took {took:?} on its secrets, leaving Flagger's 10 s for little else"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("SLACK_WEBHOOK_URL_SECRET_ARN: GetSecretValue failed"),
+            "{shown}"
         );
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use flagger_relay_core::Relay;
 use flagger_relay_slack::{Slack, relay_from_env};
-use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, write_payloads};
+use flagger_relay_tests::{Call, OPEN, env, fixtures, lifecycles, read, write_payloads};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,6 +19,8 @@ fn relay(server: &MockServer, extra: &[(&str, &str)]) -> Relay<Slack> {
     let url = format!("{}{HOOK_PATH}", server.uri());
     let mut vars = vec![("SLACK_WEBHOOK_URL", url.as_str())];
     vars.extend_from_slice(extra);
+    // A token a test sets is still required; OPEN only says that none is needed otherwise.
+    vars.push(OPEN);
     relay_from_env(&env(&vars)).expect("valid test configuration")
 }
 
@@ -93,7 +95,7 @@ async fn accepts_a_base64_encoded_body() {
 async fn a_dry_run_renders_and_sends_nothing() {
     let server = slack().await;
     accepts(&server, 0).await;
-    let relay = relay_from_env(&env(&[("DRY_RUN", "1")])).unwrap();
+    let relay = relay_from_env(&env(&[OPEN, ("DRY_RUN", "1")])).unwrap();
     let (status, body) = read(relay.handle(Call::post(ADVANCE).request()).await);
     assert_eq!(status, 200);
     assert_eq!(body["status"], "dry-run");
@@ -359,7 +361,7 @@ mod delivery {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/services/x", closed.local_addr().unwrap());
         drop(closed);
-        let relay = relay_from_env(&env(&[("SLACK_WEBHOOK_URL", &url)])).unwrap();
+        let relay = relay_from_env(&env(&[OPEN, ("SLACK_WEBHOOK_URL", &url)])).unwrap();
         let (status, body) = read(
             relay
                 .handle(

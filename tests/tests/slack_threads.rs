@@ -64,6 +64,8 @@ struct WebApiStandIn {
     script: Mutex<VecDeque<ResponseTemplate>>,
     exchanges: Arc<Mutex<Vec<Exchange>>>,
     delay: Duration,
+    /// Slack's error for the next replies (posts with a `thread_ts`), and how many.
+    refused_replies: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 impl Respond for WebApiStandIn {
@@ -81,6 +83,17 @@ impl Respond for WebApiStandIn {
         if let Some(scripted) = self.script.lock().unwrap().pop_front() {
             record(Value::Null);
             return scripted;
+        }
+        if method == POST && body["thread_ts"].is_string() {
+            let mut refused = self.refused_replies.lock().unwrap();
+            if let Some((error, left)) = refused.as_mut()
+                && *left > 0
+            {
+                *left -= 1;
+                let answer = json!({"ok": false, "error": error.clone()});
+                record(answer.clone());
+                return ResponseTemplate::new(200).set_body_json(answer);
+            }
         }
         let authorization = request
             .headers
@@ -116,6 +129,7 @@ impl Respond for WebApiStandIn {
 struct Slack {
     server: MockServer,
     exchanges: Arc<Mutex<Vec<Exchange>>>,
+    refused_replies: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 impl Slack {
@@ -126,17 +140,28 @@ impl Slack {
     async fn scripted(script: Vec<ResponseTemplate>, delay: Duration) -> Slack {
         let server = MockServer::start().await;
         let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let refused_replies = Arc::new(Mutex::new(None));
         let stand_in = WebApiStandIn {
             next: AtomicU64::new(0),
             script: Mutex::new(script.into()),
             exchanges: Arc::clone(&exchanges),
             delay,
+            refused_replies: Arc::clone(&refused_replies),
         };
         Mock::given(method("POST"))
             .respond_with(stand_in)
             .mount(&server)
             .await;
-        Slack { server, exchanges }
+        Slack {
+            server,
+            exchanges,
+            refused_replies,
+        }
+    }
+
+    /// From now on, the next `times` replies are refused with Slack's `error`.
+    fn refuse_replies(&self, error: &str, times: usize) {
+        *self.refused_replies.lock().unwrap() = Some((error.to_owned(), times));
     }
 
     fn api_url(&self) -> String {
@@ -939,4 +964,258 @@ async fn the_bot_token_never_appears_in_logs_or_failure_reasons() {
         );
     }
     assert!(!format!("{threaded:?}").contains("xoxb-"));
+}
+
+/// Threads at their edges: a parent whose `ts` is recorded late, a thread Slack will no longer
+/// take, a canary going back to a revision it ran before, an item past its TTL.
+mod edges {
+    use super::*;
+    use flagger_relay_tests::faults::Faults;
+
+    fn canary(checksum: &str, message: &str, at: u64) -> Event {
+        let body = json!({"name": "podinfo", "namespace": "edges", "phase": "Progressing", "checksum": checksum,
+            "metadata": {"eventMessage": message, "eventType": "Normal", "timestamp": at.to_string()}});
+        Event::parse(body.to_string().as_bytes())
+    }
+
+    /// Every post: its `thread_ts` (`None` for a parent) and the `ts` Slack gave it.
+    fn posts(slack: &Slack) -> Vec<(Option<String>, Option<String>)> {
+        slack
+            .calls(POST)
+            .iter()
+            .map(|post| {
+                (
+                    post.thread_ts().map(str::to_owned),
+                    post.answer["ts"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_parent_whose_ts_was_not_recorded_at_first_gets_no_second_parent() {
+        skip_without!(moto::available());
+        let slack = Slack::start().await;
+        let table = table().await;
+        let faults = Faults::start(Moto::shared().endpoint()).await;
+        // Recording the parent fails, twice (the SDK's own retry included), then works.
+        faults.fail_when(
+            "DynamoDB_20120810.UpdateItem",
+            Some("SET #ts = "),
+            2,
+            500,
+            "InternalServerError",
+        );
+        let bot = bot_with_aws(
+            &slack,
+            Some(&table),
+            moto::sdk_config(faults.endpoint()).await,
+        );
+        canary(
+            "a1b2c3d4e5",
+            "New revision detected! Scaling up podinfo.edges",
+            1_000,
+        )
+        .deliver(&bot)
+        .await
+        .unwrap();
+        assert_eq!(faults.failed("DynamoDB_20120810.UpdateItem"), 2);
+        canary(
+            "a1b2c3d4e5",
+            "Advance podinfo.edges canary weight 10",
+            2_000,
+        )
+        .deliver(&bot)
+        .await
+        .unwrap();
+        let posts = posts(&slack);
+        let parent = posts[0].1.clone();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].0, None, "the parent");
+        assert_eq!(
+            posts[1].0, parent,
+            "the next event replies in its thread: {posts:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_thread_slack_no_longer_takes_starts_a_new_parent_the_rollout_follows() {
+        skip_without!(moto::available());
+        for error in [
+            "channel_not_found",
+            "is_archived",
+            "message_not_found",
+            "thread_not_found",
+            "not_in_channel",
+        ] {
+            let slack = Slack::start().await;
+            let bot = bot(&slack, Some(&table().await)).await;
+            canary(
+                "b2c3d4e5f6",
+                "New revision detected! Scaling up podinfo.edges",
+                1_000,
+            )
+            .deliver(&bot)
+            .await
+            .unwrap();
+            slack.refuse_replies(error, 1);
+            canary(
+                "b2c3d4e5f6",
+                "Advance podinfo.edges canary weight 10",
+                2_000,
+            )
+            .deliver(&bot)
+            .await
+            .unwrap_or_else(|failure| panic!("{error}: {failure:?}"));
+            canary(
+                "b2c3d4e5f6",
+                "Advance podinfo.edges canary weight 20",
+                3_000,
+            )
+            .deliver(&bot)
+            .await
+            .unwrap();
+            let posts = posts(&slack);
+            assert_eq!(posts.len(), 4, "{error}: {posts:?}");
+            let (old, new) = (posts[0].1.clone(), posts[2].1.clone());
+            assert_eq!(posts[1].0, old, "{error}: the reply Slack refused");
+            assert_eq!(posts[2].0, None, "{error}: a new parent");
+            assert_eq!(posts[3].0, new, "{error}: the rollout continues under it");
+            assert!(
+                slack.calls(POST)[2].text().contains("10%"),
+                "{error}: the new parent shows the event: {}",
+                slack.calls(POST)[2].text()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revert_to_a_revision_seen_before_starts_a_new_thread() {
+        skip_without!(moto::available());
+        let slack = Slack::start().await;
+        let bot = bot(&slack, Some(&table().await)).await;
+        for event in [
+            canary(
+                "aaaa111111",
+                "New revision detected! Scaling up podinfo.edges",
+                1_000,
+            ),
+            canary(
+                "aaaa111111",
+                "Advance podinfo.edges canary weight 10",
+                2_000,
+            ),
+            canary(
+                "bbbb222222",
+                "New revision detected! Scaling up podinfo.edges",
+                3_000,
+            ),
+            canary(
+                "bbbb222222",
+                "Advance podinfo.edges canary weight 10",
+                4_000,
+            ),
+            // Back to the first revision: a new rollout.
+            canary(
+                "aaaa111111",
+                "New revision detected! Scaling up podinfo.edges",
+                5_000,
+            ),
+            canary(
+                "aaaa111111",
+                "Advance podinfo.edges canary weight 10",
+                6_000,
+            ),
+        ] {
+            event.deliver(&bot).await.unwrap();
+        }
+        let posts = posts(&slack);
+        let parents: Vec<&Option<String>> = posts
+            .iter()
+            .filter(|(thread, _)| thread.is_none())
+            .map(|(_, ts)| ts)
+            .collect();
+        assert_eq!(parents.len(), 3, "{posts:?}");
+        assert_eq!(posts[4].0, None, "the revert opens a parent");
+        assert_eq!(posts[5].0, posts[4].1, "and its events follow it");
+    }
+
+    #[tokio::test]
+    async fn a_late_event_of_a_revision_left_behind_goes_in_its_thread() {
+        skip_without!(moto::available());
+        let slack = Slack::start().await;
+        let bot = bot(&slack, Some(&table().await)).await;
+        for event in [
+            canary(
+                "cccc333333",
+                "New revision detected! Scaling up podinfo.edges",
+                1_000,
+            ),
+            canary(
+                "dddd444444",
+                "New revision detected! Scaling up podinfo.edges",
+                3_000,
+            ),
+            // Sent before the new revision, arriving after it (a retry, a redrive).
+            canary(
+                "cccc333333",
+                "Advance podinfo.edges canary weight 10",
+                2_000,
+            ),
+        ] {
+            event.deliver(&bot).await.unwrap();
+        }
+        let posts = posts(&slack);
+        assert_eq!(posts.len(), 3);
+        assert_eq!(posts[2].0, posts[0].1, "{posts:?}");
+    }
+
+    #[tokio::test]
+    async fn a_thread_past_its_ttl_is_not_continued() {
+        skip_without!(moto::available());
+        let slack = Slack::start().await;
+        let table = table().await;
+        let bot = bot(&slack, Some(&table)).await;
+        canary(
+            "eeee555555",
+            "New revision detected! Scaling up podinfo.edges",
+            1_000,
+        )
+        .deliver(&bot)
+        .await
+        .unwrap();
+        // Fourteen days on: DynamoDB has not deleted the items yet, but they are past.
+        let client = aws_sdk_dynamodb::Client::new(&Moto::shared().sdk_config().await);
+        for key in ["edges/podinfo/eeee555555", "edges/podinfo"] {
+            client
+                .update_item()
+                .table_name(&table)
+                .key(
+                    "rollout",
+                    aws_sdk_dynamodb::types::AttributeValue::S(key.into()),
+                )
+                .update_expression("SET expires_at = :past")
+                .expression_attribute_values(
+                    ":past",
+                    aws_sdk_dynamodb::types::AttributeValue::N("1700000000".into()),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        canary(
+            "eeee555555",
+            "Advance podinfo.edges canary weight 10",
+            2_000,
+        )
+        .deliver(&bot)
+        .await
+        .unwrap();
+        let posts = posts(&slack);
+        assert_eq!(posts.len(), 2);
+        assert_eq!(
+            posts[1].0, None,
+            "a new parent, not a reply under a dead one: {posts:?}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use flagger_relay_core::{Destination, Notification, Presentation, Relay};
 use flagger_relay_sns::{SnsPublish, SnsTopic, relay_from_env, relay_with_sdk_config};
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, skip_without};
+use flagger_relay_tests::{Call, OPEN, env, fixtures, lifecycles, read, skip_without};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -65,6 +65,8 @@ impl Fanout {
             ("CHATTER", "forward"),
         ];
         vars.extend_from_slice(extra);
+        // A token a test sets is still required; OPEN only says that none is needed otherwise.
+        vars.push(OPEN);
         relay_with_sdk_config(&env(&vars), &self.sdk).expect("valid test configuration")
     }
 
@@ -184,6 +186,7 @@ fn event_with(message: &str, event_type: &str, timestamp: u64) -> Vec<u8> {
 async fn every_recorded_event_renders_as_snapshotted() {
     // A FIFO topic, so that the snapshots show the group and deduplication ids too.
     let vars = [
+        OPEN,
         ("DRY_RUN", "1"),
         ("CHATTER", "forward"),
         (
@@ -478,7 +481,8 @@ mod errors {
         skip_without!(moto::available());
         let sdk = Moto::shared().sdk_config().await;
         let missing = moto::arn("sns", &moto::unique("missing"));
-        let relay = relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &missing)]), &sdk).unwrap();
+        let relay =
+            relay_with_sdk_config(&env(&[OPEN, ("SNS_TOPIC_ARN", &missing)]), &sdk).unwrap();
         let (status, body) = publish(&relay, ADVANCE).await;
         assert_eq!(status, 502, "{body}");
         // AWS says "Topic does not exist"; moto, having looked for a platform endpoint too,
@@ -500,8 +504,11 @@ mod errors {
         let endpoint = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         let sdk = moto::sdk_config(&endpoint).await;
-        let relay = relay_with_sdk_config(&env(&[("SNS_TOPIC_ARN", &moto::arn("sns", "t"))]), &sdk)
-            .unwrap();
+        let relay = relay_with_sdk_config(
+            &env(&[OPEN, ("SNS_TOPIC_ARN", &moto::arn("sns", "t"))]),
+            &sdk,
+        )
+        .unwrap();
         let time_left = Duration::from_secs(4);
         let started = Instant::now();
         let (status, body) = read(
@@ -569,7 +576,7 @@ mod errors {
     async fn relay_for(server: &MockServer) -> Relay<SnsTopic> {
         let sdk = moto::sdk_config(&server.uri()).await;
         relay_with_sdk_config(
-            &env(&[("SNS_TOPIC_ARN", &moto::arn("sns", "flagger-events"))]),
+            &env(&[OPEN, ("SNS_TOPIC_ARN", &moto::arn("sns", "flagger-events"))]),
             &sdk,
         )
         .unwrap()
@@ -687,7 +694,7 @@ mod errors {
 
 #[tokio::test]
 async fn a_dry_run_needs_no_topic_and_sends_nothing() {
-    let relay = relay_from_env(&env(&[("DRY_RUN", "1")]))
+    let relay = relay_from_env(&env(&[OPEN, ("DRY_RUN", "1")]))
         .await
         .expect("no topic needed");
     let (status, body) = publish(&relay, ADVANCE).await;

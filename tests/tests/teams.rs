@@ -7,7 +7,7 @@ use flagger_relay_core::Relay;
 use flagger_relay_core::contract::MAX_BODY_BYTES;
 use flagger_relay_teams::render::MAX_PAYLOAD_BYTES;
 use flagger_relay_teams::{TeamsWebhook, relay_from_env};
-use flagger_relay_tests::{Call, env, fixtures, lifecycles, read, write_payloads};
+use flagger_relay_tests::{Call, OPEN, env, fixtures, lifecycles, read, write_payloads};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -45,6 +45,8 @@ fn relay(server: &MockServer, webhook: Webhook, extra: &[(&str, &str)]) -> Relay
     let mut vars = vec![("TEAMS_WEBHOOK_URL", url.as_str())];
     vars.extend_from_slice(webhook.env());
     vars.extend_from_slice(extra);
+    // A token a test sets is still required; OPEN only says that none is needed otherwise.
+    vars.push(OPEN);
     relay_from_env(&env(&vars)).expect("valid test configuration")
 }
 
@@ -133,7 +135,7 @@ async fn every_recorded_event_reaches_a_connector_as_a_messagecard_as_snapshotte
 
 #[tokio::test]
 async fn a_dry_run_renders_and_sends_nothing() {
-    let relay = relay_from_env(&env(&[("DRY_RUN", "1")])).unwrap();
+    let relay = relay_from_env(&env(&[OPEN, ("DRY_RUN", "1")])).unwrap();
     let (status, body) = read(relay.handle(Call::post(ADVANCE).request()).await);
     assert_eq!(
         (status, body["status"].as_str()),
@@ -150,7 +152,7 @@ async fn a_dry_run_renders_and_sends_nothing() {
 #[tokio::test]
 async fn a_payload_without_an_event_message_still_makes_a_card() {
     let body = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"7f","metadata":{"approver":"team-a"}}"#;
-    let relay = relay_from_env(&env(&[("DRY_RUN", "1")])).unwrap();
+    let relay = relay_from_env(&env(&[OPEN, ("DRY_RUN", "1")])).unwrap();
     let (status, body) = read(relay.handle(Call::post(body).request()).await);
     assert_eq!(status, 200, "{body}");
     let card = &body["payload"]["attachments"][0]["content"];
@@ -173,7 +175,7 @@ mod card_format {
     use super::*;
 
     async fn dry_run(url: &str, format: Option<&str>) -> Value {
-        let mut vars = vec![("DRY_RUN", "1"), ("TEAMS_WEBHOOK_URL", url)];
+        let mut vars = vec![OPEN, ("DRY_RUN", "1"), ("TEAMS_WEBHOOK_URL", url)];
         vars.extend(format.map(|format| ("TEAMS_CARD_FORMAT", format)));
         let relay = relay_from_env(&env(&vars)).expect("valid configuration");
         let (status, body) = read(relay.handle(Call::post(ADVANCE).request()).await);
@@ -221,6 +223,7 @@ mod card_format {
     #[test]
     fn an_unknown_format_stops_the_function_at_start() {
         let err = relay_from_env(&env(&[
+            OPEN,
             ("TEAMS_WEBHOOK_URL", CONNECTOR),
             ("TEAMS_CARD_FORMAT", "html"),
         ]))
@@ -486,8 +489,12 @@ mod escaping {
     const HOSTILE: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Halt [click here](https://evil.example) <at>General</at> **now** & 1. go","eventType":"Warning","timestamp":"1763996400137","<at>x</at>":"[a](https://evil.example)"}}"#;
 
     async fn dry_run(format: &str) -> Value {
-        let relay =
-            relay_from_env(&env(&[("DRY_RUN", "1"), ("TEAMS_CARD_FORMAT", format)])).unwrap();
+        let relay = relay_from_env(&env(&[
+            OPEN,
+            ("DRY_RUN", "1"),
+            ("TEAMS_CARD_FORMAT", format),
+        ]))
+        .unwrap();
         let (status, body) = read(relay.handle(Call::post(HOSTILE).request()).await);
         assert_eq!(status, 200, "{body}");
         body["payload"].clone()

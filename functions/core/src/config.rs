@@ -66,6 +66,10 @@ pub enum ConfigError {
     Filter(#[from] FilterError),
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    #[error(
+        "no RELAY_TOKEN (or RELAY_TOKEN_SECRET_ARN) is set, so anyone who finds the URL could post: set one, or ALLOW_UNAUTHENTICATED=true to serve without a token on purpose"
+    )]
+    Unauthenticated,
 }
 
 /// A destination URL that carries its own credential (Slack and Teams webhooks). Its `Debug`
@@ -115,12 +119,17 @@ impl fmt::Debug for SecretUrl {
 pub struct RelaySettings {
     /// `DRY_RUN=1`: render and answer with the payload, send nothing.
     pub dry_run: bool,
-    /// `RELAY_TOKEN`: the shared secret a caller must present.
+    /// `RELAY_TOKEN`: the shared secret a caller must present. `None` only with
+    /// `ALLOW_UNAUTHENTICATED=true`: without either, the function does not start.
     pub token: Option<RelayToken>,
     pub filter: Filter,
     pub retry: RetryPolicy,
     /// Time given to a delivery when the request carries no Lambda deadline (local runs).
     pub default_budget: Duration,
+    /// `FLAGGER_TIMEOUT`: how long the caller waits for the answer (Flagger's webhook
+    /// `timeout`, 10 s by default), counted from when the Function URL received the request,
+    /// so that a cold start's time is counted too.
+    pub caller_timeout: Duration,
     /// Kept back from the Lambda deadline for parking a failed event and answering, so the
     /// function always answers before it is stopped.
     pub deadline_margin: Duration,
@@ -128,24 +137,59 @@ pub struct RelaySettings {
     pub dead_letter_queue_url: Option<String>,
     /// `LINKS`: the links every message carries, filled from each event.
     pub links: Links,
+    /// `DEDUP_TABLE`: the DynamoDB table that keeps Flagger's retries from posting twice.
+    pub dedup_table: Option<String>,
 }
 
 impl RelaySettings {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        // Fail closed: a token that is unset or blank (an empty secret, a template's "") must
+        // never quietly open the URL.
+        let token = env.var("RELAY_TOKEN").map(RelayToken::new);
+        if token.is_none() && !flag(env, "ALLOW_UNAUTHENTICATED")? {
+            return Err(ConfigError::Unauthenticated);
+        }
         Ok(RelaySettings {
             dry_run: flag(env, "DRY_RUN")?,
-            token: env.var("RELAY_TOKEN").map(RelayToken::new),
+            token,
             filter: Filter::from_env(env)?,
             retry: RetryPolicy::default(),
             default_budget: Duration::from_secs(8),
+            caller_timeout: match env.var("FLAGGER_TIMEOUT") {
+                Some(raw) => duration(&raw).ok_or(ConfigError::Invalid {
+                    name: "FLAGGER_TIMEOUT",
+                    expected: "a duration such as 10s, 2500ms or 10",
+                })?,
+                None => DEFAULT_CALLER_TIMEOUT,
+            },
             deadline_margin: Duration::from_millis(1500),
             dead_letter_queue_url: env.var("DEAD_LETTER_QUEUE_URL"),
             links: match env.var("LINKS") {
                 Some(raw) => Links::parse("LINKS", &raw)?,
                 None => Links::default(),
             },
+            dedup_table: env.var("DEDUP_TABLE").map(|table| table.trim().to_owned()),
         })
     }
+}
+
+/// Flagger's default webhook timeout.
+pub const DEFAULT_CALLER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `10s`, `2500ms`, `1.5s` or plain seconds (`10`), as Flagger's own `timeout` is written;
+/// positive.
+fn duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (number, scale) = if let Some(ms) = raw.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = raw.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (raw, 1.0)
+    };
+    let seconds = number.trim().parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0 && seconds < 900.0)
+        .then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Reads a boolean setting: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is false.
@@ -258,6 +302,46 @@ mod tests {
         let err = SecretUrl::parse("SLACK_WEBHOOK_URL", "http://evil.example/sekrit").unwrap_err();
         assert!(err.to_string().contains("SLACK_WEBHOOK_URL"));
         assert!(!err.to_string().contains("sekrit"));
+    }
+
+    #[test]
+    fn without_a_token_only_an_explicit_allow_lets_a_function_start() {
+        let no_token: HashMap<&str, &str> = HashMap::new();
+        let blank: HashMap<&str, &str> = [("RELAY_TOKEN", "  ")].into();
+        let not_allowed: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "false")].into();
+        for env in [no_token, blank, not_allowed] {
+            let err = RelaySettings::from_env(&env).unwrap_err();
+            assert_eq!(err, ConfigError::Unauthenticated);
+            let said = err.to_string();
+            assert!(
+                said.contains("RELAY_TOKEN") && said.contains("ALLOW_UNAUTHENTICATED=true"),
+                "{said}"
+            );
+        }
+        let open: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
+        assert_eq!(RelaySettings::from_env(&open).unwrap().token, None);
+        let guarded: HashMap<&str, &str> = [("RELAY_TOKEN", "t0ken")].into();
+        assert!(RelaySettings::from_env(&guarded).unwrap().token.is_some());
+    }
+
+    #[test]
+    fn reads_flaggers_timeout_as_flagger_writes_it() {
+        let timeout = |raw: &str| {
+            let env: HashMap<&str, &str> =
+                [("ALLOW_UNAUTHENTICATED", "true"), ("FLAGGER_TIMEOUT", raw)].into();
+            RelaySettings::from_env(&env).map(|s| s.caller_timeout)
+        };
+        assert_eq!(timeout("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(timeout("2500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(timeout("7"), Ok(Duration::from_secs(7)));
+        for bad in ["0", "-3s", "soon", "1h"] {
+            assert!(timeout(bad).is_err(), "{bad}");
+        }
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
+        assert_eq!(
+            RelaySettings::from_env(&env).unwrap().caller_timeout,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub enum Outcome {
         stage: Stage,
         severity: Severity,
     },
+    /// The same body reached this destination moments ago (Flagger retrying): nothing sent.
+    Duplicate {
+        stage: Stage,
+        severity: Severity,
+    },
     Refused(RequestError),
     Failed {
         failure: DeliveryFailure,
@@ -86,9 +91,10 @@ pub enum DeadLetter {
 impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Delivered { .. } | Outcome::DryRun { .. } | Outcome::Filtered { .. } => {
-                StatusCode::OK
-            }
+            Outcome::Delivered { .. }
+            | Outcome::DryRun { .. }
+            | Outcome::Filtered { .. }
+            | Outcome::Duplicate { .. } => StatusCode::OK,
             Outcome::Refused(err) => err.status(),
             Outcome::Failed {
                 dead_letter: DeadLetter::WriteFailed(_),
@@ -107,6 +113,7 @@ impl Outcome {
             Outcome::Delivered { .. } => "delivered",
             Outcome::DryRun { .. } => "dry-run",
             Outcome::Filtered { .. } => "filtered",
+            Outcome::Duplicate { .. } => "duplicate",
             Outcome::Refused(_) => "refused",
             Outcome::Failed { failure, .. } => match failure.class {
                 FailureClass::Permanent => "rejected",
@@ -153,6 +160,12 @@ impl Outcome {
                 "stage": stage.as_str(),
                 "severity": severity.as_str(),
             }),
+            Outcome::Duplicate { stage, severity } => json!({
+                "status": "duplicate",
+                "destination": destination,
+                "stage": stage.as_str(),
+                "severity": severity.as_str(),
+            }),
             Outcome::Refused(err) => json!({ "error": err.to_string() }),
             Outcome::Failed {
                 failure,
@@ -166,13 +179,18 @@ impl Outcome {
                 if let DeadLetter::WriteFailed(reason) = dead_letter {
                     error.push_str(&format!("; parking it failed too ({reason})"));
                 }
-                json!({
+                let mut body = json!({
                     "error": error,
                     "status": self.label(),
                     "destination": destination,
                     "attempts": failure.attempts,
                     "dead_lettered": *dead_letter == DeadLetter::Parked,
-                })
+                });
+                // Said only when true: the caller learns that a retry may show the event twice.
+                if failure.maybe_delivered {
+                    body["maybe_delivered"] = json!(true);
+                }
+                body
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod notification;
 // every destination renders.
 pub mod classify;
 pub mod filter;
+pub mod log_sampling;
 pub mod present;
 pub mod template;
 pub mod text;
@@ -22,6 +23,7 @@ pub mod text;
 // What goes out: one relay per invocation, delivery with its verdicts and retries, and what
 // happens to an event its destination did not take.
 pub mod dead_letter;
+pub mod dedup;
 pub mod deliver;
 pub mod metrics;
 pub mod redrive;
@@ -52,14 +54,7 @@ pub async fn run<D: Destination>(relay: Relay<D>) -> Result<(), lambda_http::Err
                 .dead_letter_queue()
                 .ok_or("DEAD_LETTER_QUEUE_URL is not set")?;
             let report = redrive::redrive(&relay, queue, dry_run).await?;
-            println!(
-                "{}: {} delivered, {} failed again (kept), {} left for other destinations or listed, {} unreadable (kept)",
-                D::KIND,
-                report.delivered,
-                report.failed,
-                report.left,
-                report.unreadable
-            );
+            println!("{}: {report}", D::KIND);
             Ok(())
         }
         Some(other) => Err(format!(

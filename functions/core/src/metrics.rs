@@ -190,6 +190,9 @@ pub struct EventMetrics<'a> {
     /// The function's kind (`slack`): one of [`FUNCTIONS`].
     pub function: &'a str,
     pub outcome: Outcome,
+    /// Events this document stands for: 1, or the refused requests of a minute that were only
+    /// counted (a flood writes one document, not one per request).
+    pub events: u64,
     pub attempts: u32,
     /// `None` when nothing was sent.
     pub delivery_latency: Option<Duration>,
@@ -215,6 +218,7 @@ impl<'a> EventMetrics<'a> {
         let blank = EventMetrics {
             function,
             outcome: Outcome::Refused,
+            events: 1,
             attempts: 0,
             delivery_latency: None,
             dead_lettered: false,
@@ -245,6 +249,12 @@ impl<'a> EventMetrics<'a> {
             },
             contract::Outcome::Filtered { stage, severity } => EventMetrics {
                 outcome: Outcome::Filtered,
+                stage: Some(stage.as_str()),
+                severity: Some(severity.as_str()),
+                ..blank
+            },
+            contract::Outcome::Duplicate { stage, severity } => EventMetrics {
+                outcome: Outcome::Duplicate,
                 stage: Some(stage.as_str()),
                 severity: Some(severity.as_str()),
                 ..blank
@@ -284,7 +294,7 @@ impl EventMetrics<'_> {
     /// does not apply.
     pub fn value(&self, metric: Metric) -> Option<u64> {
         match metric {
-            Metric::Events => Some(1),
+            Metric::Events => Some(self.events),
             Metric::Attempts => Some(u64::from(self.attempts)),
             Metric::DeliveryLatency => self.delivery_latency.map(millis),
             Metric::DeadLettered => Some(u64::from(self.dead_lettered)),
@@ -396,6 +406,7 @@ mod tests {
 
     fn delivered() -> EventMetrics<'static> {
         EventMetrics {
+            events: 1,
             function: "slack",
             outcome: Outcome::Delivered,
             attempts: 2,
@@ -442,6 +453,7 @@ mod tests {
     #[test]
     fn declares_no_latency_for_an_event_that_was_never_sent() {
         let filtered = EventMetrics {
+            events: 1,
             outcome: Outcome::Filtered,
             attempts: 0,
             delivery_latency: None,
@@ -468,6 +480,7 @@ mod tests {
     fn keeps_a_bounded_reason_for_failures_only() {
         let long = "x".repeat(2000);
         let rejected = EventMetrics {
+            events: 1,
             outcome: Outcome::Rejected,
             dead_lettered: true,
             status: 502,
@@ -485,6 +498,7 @@ mod tests {
     #[test]
     fn leaves_out_properties_it_does_not_know() {
         let refused = EventMetrics {
+            events: 1,
             outcome: Outcome::Refused,
             attempts: 0,
             delivery_latency: None,
@@ -519,6 +533,7 @@ mod tests {
             first_attempt: first,
             last_attempt: first + Duration::from_millis(2500),
             retry_after_waited: Duration::from_secs(2),
+            maybe_delivered: false,
         }
     }
 

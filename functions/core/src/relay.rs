@@ -13,8 +13,10 @@ use crate::classify::{Classification, Severity};
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
+use crate::dedup::{Claim, Dedup};
 use crate::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use crate::fan_out::{self, SnsEvent};
+use crate::log_sampling::{LogSampler, Sample, Suppressed};
 use crate::metrics::{EventMetrics, MetricsSink};
 use crate::notification::Notification;
 use crate::present::{Mention, Presentation};
@@ -76,6 +78,9 @@ pub struct Relay<D> {
     destination: D,
     redactor: Redactor,
     dead_letters: Option<DeadLetterQueue>,
+    dedup: Option<Dedup>,
+    /// Refused requests are logged sampled: a flood must not become a log bill.
+    refusals: LogSampler,
     metrics: MetricsSink,
 }
 
@@ -91,13 +96,29 @@ impl<D: Destination> Relay<D> {
             .dead_letter_queue_url
             .clone()
             .map(DeadLetterQueue::new);
+        let dedup = settings.dedup_table.clone().map(Dedup::new);
         Relay {
             redactor: Redactor::new(secrets),
             settings,
             destination,
             dead_letters,
+            dedup,
+            refusals: LogSampler::default(),
             metrics: MetricsSink::default(),
         }
+    }
+
+    /// Samples the log of refused requests this way instead of the default (a few per minute).
+    pub fn with_refusal_sampling(mut self, sampler: LogSampler) -> Self {
+        self.refusals = sampler;
+        self
+    }
+
+    /// Keeps Flagger's retries from posting twice with this table instead of the one named by
+    /// the settings.
+    pub fn with_dedup(mut self, dedup: Dedup) -> Self {
+        self.dedup = Some(dedup);
+        self
     }
 
     /// Writes the metrics lines here instead of stdout.
@@ -131,6 +152,10 @@ impl<D: Destination> Relay<D> {
     /// Serves one request. Never fails: every way it can end is an [`Outcome`] with a status.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
+        // A flood that stopped still owes its count line; any later request writes it.
+        if let Some(suppressed) = self.refusals.flush(started.into_std()) {
+            self.log_suppressed(suppressed);
+        }
         let deadline = self.deadline(&request, started);
         let (outcome, event) = self.process(&request, deadline).await;
         self.log(
@@ -279,7 +304,26 @@ impl<D: Destination> Relay<D> {
                 Err(err) => Err(DeliveryFailure::from(err)),
             }
         } else {
-            self.deliver_message(&message, deadline).await
+            let ticket = match &self.dedup {
+                None => None,
+                Some(dedup) => match dedup.claim(D::KIND, raw, deadline).await {
+                    Claim::Won(ticket) => Some((dedup, ticket)),
+                    Claim::Duplicate => return Outcome::Duplicate { stage, severity },
+                    Claim::Skipped(reason) => {
+                        // Never a gate on delivery: at worst, Flagger's retry is posted twice.
+                        tracing::warn!(table = dedup.table(), reason = %self.redactor.redact(&reason), "dedup skipped; delivering");
+                        None
+                    }
+                },
+            };
+            let sent = self.deliver_message(&message, deadline).await;
+            if let Some((dedup, ticket)) = &ticket {
+                match &sent {
+                    Ok(_) => dedup.delivered(ticket).await,
+                    Err(_) => dedup.release(ticket).await,
+                }
+            }
+            sent
         };
         match sent {
             Ok(delivered) => Outcome::Delivered {
@@ -361,24 +405,43 @@ impl<D: Destination> Relay<D> {
         }
     }
 
-    /// The Lambda deadline less a margin, so the answer always leaves before Lambda stops the
-    /// function; without a Lambda context (local runs), a fixed budget.
+    /// When the answer must be on its way: the sooner of the Lambda deadline and the moment
+    /// the caller stops waiting (`FLAGGER_TIMEOUT` after the Function URL received the request,
+    /// a cold start included), less a margin for parking a failure and answering. A caller
+    /// that has (nearly) given up already is not waited for: the event then gets the Lambda
+    /// budget to be delivered or parked. Without a Lambda context (local runs), a fixed budget.
     fn deadline(&self, request: &Request, now: Instant) -> Instant {
-        let remaining = request
+        let margin = self.settings.deadline_margin;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let lambda = request
             .lambda_context_ref()
             .map(|context| {
-                let deadline_ms = context.deadline;
-                let now_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis();
                 Duration::from_millis(
-                    u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+                    u64::try_from(u128::from(context.deadline).saturating_sub(now_ms)).unwrap_or(0),
                 )
             })
             .filter(|remaining| !remaining.is_zero())
-            .map(|remaining| remaining.saturating_sub(self.settings.deadline_margin))
-            .unwrap_or(self.settings.default_budget);
+            .map(|remaining| remaining.saturating_sub(margin));
+        let caller = arrived_at_ms(request)
+            .map(|arrived| {
+                let waited = Duration::from_millis(
+                    u64::try_from(now_ms.saturating_sub(arrived)).unwrap_or(u64::MAX),
+                );
+                self.settings
+                    .caller_timeout
+                    .saturating_sub(waited)
+                    .saturating_sub(margin)
+            })
+            .filter(|left| *left >= self.settings.retry.min_attempt_time);
+        let remaining = match (lambda, caller) {
+            (Some(lambda), Some(caller)) => lambda.min(caller),
+            (Some(lambda), None) => lambda,
+            (None, Some(caller)) => caller.min(self.settings.default_budget),
+            (None, None) => self.settings.default_budget,
+        };
         now + remaining
     }
 
@@ -398,7 +461,15 @@ impl<D: Destination> Relay<D> {
         let canary = notification
             .and_then(Notification::canary_ref)
             .unwrap_or_default();
-        self.write_metrics(&request_id, &canary, notification, arrived, outcome);
+        // A refused request beyond the first few of the minute is only counted: no log line,
+        // no metrics line; the count line carries both.
+        let sample = match outcome {
+            Outcome::Refused(_) => Some(self.refusals.refused(started.into_std())),
+            _ => None,
+        };
+        if sample != Some(Sample::Counted) {
+            self.write_metrics(&request_id, &canary, notification, arrived, outcome);
+        }
         let phase = notification.map(Notification::phase).unwrap_or_default();
         let source = notification.map(Notification::source).unwrap_or_default();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -406,7 +477,9 @@ impl<D: Destination> Relay<D> {
         let label = outcome.label();
         let attempts = outcome.attempts();
         match outcome {
-            Outcome::Delivered { stage, .. } | Outcome::Filtered { stage, .. } => tracing::info!(
+            Outcome::Delivered { stage, .. }
+            | Outcome::Filtered { stage, .. }
+            | Outcome::Duplicate { stage, .. } => tracing::info!(
                 request_id,
                 source,
                 canary,
@@ -422,16 +495,45 @@ impl<D: Destination> Relay<D> {
                 request_id, source, canary, phase, stage = stage.as_str(), outcome = label, status, latency_ms,
                 payload = %payload, "event rendered (dry run)"
             ),
-            Outcome::Refused(err) => tracing::warn!(
-                request_id, outcome = label, status, latency_ms, error = %err, "request refused"
-            ),
+            Outcome::Refused(err) => {
+                if let Some(Sample::Full { suppressed }) = sample {
+                    if let Some(suppressed) = suppressed {
+                        self.log_suppressed(suppressed);
+                    }
+                    tracing::warn!(
+                        request_id, outcome = label, status, latency_ms, error = %err, "request refused"
+                    )
+                }
+            }
             Outcome::Failed {
                 failure,
                 dead_letter,
             } => tracing::error!(
                 request_id, source, canary, phase, outcome = label, status, attempts, latency_ms,
-                error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked, "delivery failed"
+                error = %failure.reason, dead_lettered = *dead_letter == DeadLetter::Parked,
+                maybe_delivered = failure.maybe_delivered, "delivery failed"
             ),
+        }
+    }
+
+    /// The one log line, and the one metrics document, a window of refusals that were only
+    /// counted ends with.
+    fn log_suppressed(&self, suppressed: Suppressed) {
+        tracing::warn!(
+            outcome = "refused",
+            refused_not_logged = suppressed.count,
+            window_s = suppressed.window.as_secs(),
+            "{} more refused requests in the last {} s were not logged one by one",
+            suppressed.count,
+            suppressed.window.as_secs()
+        );
+        let counted = Outcome::Refused(crate::contract::RequestError::Unauthorized);
+        if let Some(mut metrics) = EventMetrics::of(D::KIND, &counted) {
+            metrics.events = suppressed.count;
+            metrics.reason = Some(std::borrow::Cow::Borrowed(
+                "refused requests counted, not logged one by one",
+            ));
+            self.metrics.write(&metrics.line(SystemTime::now()));
         }
     }
 
@@ -464,6 +566,17 @@ impl<D: Destination> Relay<D> {
             (Source::FunctionUrl, _) => Source::FunctionUrl.as_str(),
         });
         self.metrics.write(&metrics.line(SystemTime::now()));
+    }
+}
+
+/// When the Function URL received the request (epoch ms), as its request context says; `None`
+/// for an SNS event, which nobody waits for.
+fn arrived_at_ms(request: &Request) -> Option<u128> {
+    match request.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(context) => {
+            u128::try_from(context.time_epoch).ok().filter(|ms| *ms > 0)
+        }
+        _ => None,
     }
 }
 
@@ -549,6 +662,8 @@ mod tests {
     }
 
     const TOKEN: &str = "relay-token-0123456789";
+    /// A function serving without a token, on purpose.
+    const OPEN: (&str, &str) = ("ALLOW_UNAUTHENTICATED", "true");
     const ADVANCE: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Advance podinfo.test canary weight 10","eventType":"Normal","timestamp":"1763996400137"}}"#;
     const PROGRESS: &str = r#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"Starting canary analysis for podinfo.test","eventType":"Normal","timestamp":"1763996400137"}}"#;
 
@@ -609,7 +724,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_is_no_event_is_a_400_naming_the_problem() {
-        let relay = relay(&[], delivered());
+        let relay = relay(&[OPEN], delivered());
         let (status, body) = answer(&relay, post(None, r#"{"name":"x"}"#)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(
@@ -623,7 +738,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_filtered_stage_is_answered_200_and_not_delivered() {
-        let relay = relay(&[("EXCLUDE_STAGES", "analysis-started")], delivered());
+        let relay = relay(&[OPEN, ("EXCLUDE_STAGES", "analysis-started")], delivered());
         let (status, body) = answer(&relay, post(None, PROGRESS)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "filtered");
@@ -632,7 +747,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_answers_the_rendering_and_delivers_nothing() {
-        let relay = relay(&[("DRY_RUN", "1")], delivered());
+        let relay = relay(&[OPEN, ("DRY_RUN", "1")], delivered());
         let (status, body) = answer(&relay, post(None, ADVANCE)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["payload"], "podinfo.test: canary weight 10%", "{body}");
@@ -659,9 +774,14 @@ mod tests {
     #[tokio::test]
     async fn every_event_but_a_rehearsal_leaves_one_metrics_line() {
         let cases = [
-            (&[][..], None, ADVANCE, Some(("delivered", "function-url"))),
             (
-                &[("EXCLUDE_STAGES", "analysis-started")][..],
+                &[OPEN][..],
+                None,
+                ADVANCE,
+                Some(("delivered", "function-url")),
+            ),
+            (
+                &[OPEN, ("EXCLUDE_STAGES", "analysis-started")][..],
                 None,
                 PROGRESS,
                 Some(("filtered", "function-url")),
@@ -673,12 +793,12 @@ mod tests {
                 Some(("refused", "function-url")),
             ),
             (
-                &[][..],
+                &[OPEN][..],
                 Some(FailureClass::Permanent),
                 ADVANCE,
                 Some(("rejected", "function-url")),
             ),
-            (&[("DRY_RUN", "1")][..], None, ADVANCE, None),
+            (&[OPEN, ("DRY_RUN", "1")][..], None, ADVANCE, None),
         ];
         for (settings, failure, body, expected) in cases {
             let verdict = failure.map_or_else(delivered, Err);
@@ -735,7 +855,7 @@ mod tests {
             (FailureClass::Permanent, StatusCode::BAD_GATEWAY),
             (FailureClass::Transient, StatusCode::SERVICE_UNAVAILABLE),
         ] {
-            let relay = relay(&[], Err(class));
+            let relay = relay(&[OPEN], Err(class));
             let (status, body) = answer(&relay, post(None, ADVANCE)).await;
             assert_eq!(status, expected, "{body}");
             assert_eq!(relay.destination().titles().len(), 1);

@@ -66,11 +66,14 @@ pub struct ParameterSetting {
 /// SSM's limit for a parameter name.
 const PARAMETER_NAME_LIMIT: usize = 2048;
 
-/// Lambda gives a function's initialisation 10 seconds: the store must answer well within it,
-/// retries included, so that a slow store ends in our error message and not Lambda's.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+/// A cold start happens while Flagger waits for its answer (10 s by default), so reading the
+/// secrets and parameters may take only a bounded part of that, every reference and retry
+/// included: [`STORE_BUDGET`]. A store that does not answer in it ends the cold start with our
+/// error message, and the invocation that follows still has the rest of Flagger's patience.
+pub const STORE_BUDGET: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+const OPERATION_TIMEOUT: Duration = STORE_BUDGET;
 
 /// Why a function cannot read its secrets. Messages name the reference setting; they never
 /// contain a secret value.
@@ -136,6 +139,16 @@ fn describe(code: Option<&str>, detail: &str) -> String {
 pub enum SecretStore {
     SecretsManager,
     ParameterStore,
+}
+
+impl SecretStore {
+    /// The API call that reads a value from this store.
+    pub fn operation(self) -> &'static str {
+        match self {
+            SecretStore::SecretsManager => "GetSecretValue",
+            SecretStore::ParameterStore => "GetParameter",
+        }
+    }
 }
 
 /// A parsed `*_SECRET_ARN` value. Not secret itself, but shown only in part (the store and
@@ -351,9 +364,34 @@ where
             fetched,
         });
     }
-    let sdk = sdk_config().await;
+    let until = tokio::time::Instant::now() + STORE_BUDGET;
+    let late = |reference: &'static str, store: SecretStore| SecretError::Fetch {
+        reference,
+        operation: store.operation(),
+        code: None,
+        detail: format!(
+            "no answer within {} s, the time a cold start may spend on its settings",
+            STORE_BUDGET.as_secs()
+        ),
+    };
+    // The first read waits on the SDK's configuration: a timeout there is that read's.
+    let (first, first_store) = references
+        .first()
+        .map(|(setting, reference)| (setting.reference, reference.store))
+        .or_else(|| {
+            parameters
+                .first()
+                .map(|(setting, _)| (setting.reference, SecretStore::ParameterStore))
+        })
+        .unwrap_or((RELAY_SECRETS[0].reference, SecretStore::SecretsManager));
+    let sdk = tokio::time::timeout_at(until, sdk_config())
+        .await
+        .map_err(|_| late(first, first_store))?;
     for (setting, parameter) in parameters {
-        let value = fetch_parameter(&sdk, setting.reference, &parameter).await?;
+        let value =
+            tokio::time::timeout_at(until, fetch_parameter(&sdk, setting.reference, &parameter))
+                .await
+                .map_err(|_| late(setting.reference, SecretStore::ParameterStore))??;
         if value.trim().is_empty() {
             return Err(SecretError::Unusable {
                 reference: setting.reference,
@@ -364,7 +402,9 @@ where
         fetched.insert(setting.name, value);
     }
     for (setting, reference) in references {
-        let value = fetch(&sdk, setting.reference, &reference).await?;
+        let value = tokio::time::timeout_at(until, fetch(&sdk, setting.reference, &reference))
+            .await
+            .map_err(|_| late(setting.reference, reference.store))??;
         // A trailing newline is what `aws secretsmanager create-secret --secret-string file://…`
         // leaves; no webhook URL or token ends in whitespace.
         let value = value.trim();

@@ -99,6 +99,7 @@ impl Approvers {
                 Err(err) => {
                     let reason = match err {
                         flagger_relay_core::deliver::AttemptError::Transient { reason, .. }
+                        | flagger_relay_core::deliver::AttemptError::Unanswered { reason }
                         | flagger_relay_core::deliver::AttemptError::Permanent { reason } => reason,
                     };
                     unknown = Some(format!(

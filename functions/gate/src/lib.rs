@@ -330,7 +330,9 @@ fn call_timeout(deadline: Instant) -> Duration {
 
 fn attempt_reason(err: AttemptError) -> String {
     match err {
-        AttemptError::Transient { reason, .. } | AttemptError::Permanent { reason } => reason,
+        AttemptError::Transient { reason, .. }
+        | AttemptError::Unanswered { reason }
+        | AttemptError::Permanent { reason } => reason,
     }
 }
 

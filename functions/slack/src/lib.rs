@@ -213,19 +213,22 @@ mod tests {
 
     #[test]
     fn requires_a_webhook_unless_dry_run() {
-        let env: HashMap<&str, &str> = HashMap::new();
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
         assert_eq!(
             relay_from_env(&env).err(),
             Some(ConfigError::Missing("SLACK_WEBHOOK_URL"))
         );
-        let env: HashMap<&str, &str> = [("DRY_RUN", "1")].into();
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true"), ("DRY_RUN", "1")].into();
         assert!(relay_from_env(&env).is_ok());
     }
 
     #[test]
     fn refuses_a_plain_http_webhook() {
-        let env: HashMap<&str, &str> =
-            [("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x")].into();
+        let env: HashMap<&str, &str> = [
+            ("ALLOW_UNAUTHENTICATED", "true"),
+            ("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x"),
+        ]
+        .into();
         assert_eq!(
             relay_from_env(&env).err(),
             Some(ConfigError::InsecureUrl("SLACK_WEBHOOK_URL"))

@@ -20,6 +20,7 @@ pub fn attempt_error(err: &SdkError<PublishError>) -> AttemptError {
     let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
     let kind = match &classified {
         AttemptError::Transient { .. } => "transient",
+        AttemptError::Unanswered { .. } => "unanswered",
         AttemptError::Permanent { .. } => "permanent",
     };
     if code.is_some_and(is_aws_credential_error) {
@@ -36,8 +37,9 @@ fn classify(err: &SdkError<PublishError>) -> AttemptError {
             let status = service.raw().status().as_u16();
             service_failure(service.err().code(), service.err().message(), status)
         }
+        // Sent, perhaps published: only the answer is missing.
         SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => {
-            AttemptError::transient("SNS did not answer in time")
+            AttemptError::unanswered("SNS did not answer in time")
         }
         SdkError::DispatchFailure(dispatch) if dispatch.is_io() => {
             AttemptError::transient("could not connect to SNS")
@@ -50,9 +52,9 @@ fn classify(err: &SdkError<PublishError>) -> AttemptError {
         SdkError::DispatchFailure(_) => AttemptError::transient(
             "could not send the request to SNS (see the function log, e.g. for credentials)",
         ),
-        SdkError::TimeoutError(_) => AttemptError::transient("SNS did not answer in time"),
+        SdkError::TimeoutError(_) => AttemptError::unanswered("SNS did not answer in time"),
         SdkError::ResponseError(_) => {
-            AttemptError::transient("SNS sent a response that could not be read")
+            AttemptError::unanswered("SNS sent a response that could not be read")
         }
         SdkError::ConstructionFailure(_) => {
             AttemptError::permanent("could not build the Publish request")
@@ -96,7 +98,10 @@ mod tests {
     use super::*;
 
     fn is_transient(err: &AttemptError) -> bool {
-        matches!(err, AttemptError::Transient { .. })
+        matches!(
+            err,
+            AttemptError::Transient { .. } | AttemptError::Unanswered { .. }
+        )
     }
 
     #[test]

@@ -248,19 +248,20 @@ mod tests {
 
     #[tokio::test]
     async fn requires_a_topic_unless_dry_run() {
-        let env: HashMap<&str, &str> = HashMap::new();
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true")].into();
         assert_eq!(
             relay_from_env(&env).await.err(),
             Some(ConfigError::Missing("SNS_TOPIC_ARN"))
         );
-        let env: HashMap<&str, &str> = [("DRY_RUN", "1")].into();
+        let env: HashMap<&str, &str> = [("ALLOW_UNAUTHENTICATED", "true"), ("DRY_RUN", "1")].into();
         let relay = relay_from_env(&env).await.unwrap();
         assert!(relay.destination().topic().is_none());
     }
 
     #[tokio::test]
     async fn reads_the_topic_and_follows_its_region() {
-        let env: HashMap<&str, &str> = [("SNS_TOPIC_ARN", ARN)].into();
+        let env: HashMap<&str, &str> =
+            [("ALLOW_UNAUTHENTICATED", "true"), ("SNS_TOPIC_ARN", ARN)].into();
         let relay = relay_from_env(&env).await.unwrap();
         let topic = relay.destination().topic().unwrap();
         assert_eq!(
@@ -316,6 +317,7 @@ mod tests {
         let body = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"eventMessage":"m","eventType":"Normal","timestamp":"1"}}"#;
         let event = flagger_relay_core::Notification::from_slice(body).unwrap();
         let env: HashMap<&str, &str> = [
+            ("ALLOW_UNAUTHENTICATED", "true"),
             ("DRY_RUN", "1"),
             ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t.fifo"),
         ]

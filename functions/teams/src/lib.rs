@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls_roots};
 use flagger_relay_core::deliver::{
-    AttemptError, Delivered, DeliveryFailure, RetryPolicy, WebhookResponse, http_client,
+    AttemptError, Delivered, DeliveryFailure, RetryPolicy, Verdict, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
 use flagger_relay_core::present::Mention;
@@ -138,24 +138,30 @@ impl Destination for TeamsWebhook {
 }
 
 /// A connector that could not post still answers 200, with the reason as the body (for example
-/// `Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413`).
+/// `Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413`);
+/// when the reason is Teams failing or throttling behind the connector, trying again is right
+/// ([`Verdict::of_teams_connector`]). A Workflow's status is its whole verdict.
 pub fn check_acknowledgement(
     expected: Acknowledgement,
     response: &WebhookResponse,
 ) -> Result<(), AttemptError> {
-    match expected {
-        Acknowledgement::AnySuccess => Ok(()),
-        Acknowledgement::LegacyOne if response.body.trim() == "1" => Ok(()),
-        Acknowledgement::LegacyOne if response.body.trim().is_empty() => {
-            Err(AttemptError::permanent(format!(
-                "HTTP {} with an empty body instead of `1`: the connector did not post the message",
-                response.status
-            )))
-        }
-        Acknowledgement::LegacyOne => Err(AttemptError::permanent(http_reason(
-            response.status,
-            &response.body,
+    if expected == Acknowledgement::AnySuccess {
+        return Ok(());
+    }
+    let Some(body) = response.body.as_deref() else {
+        return Err(AttemptError::unanswered(format!(
+            "HTTP {}, and the connection failed before the connector said whether it posted",
+            response.status
+        )));
+    };
+    match Verdict::of_teams_connector(body) {
+        Verdict::Delivered => Ok(()),
+        _ if body.trim().is_empty() => Err(AttemptError::permanent(format!(
+            "HTTP {} with an empty body instead of `1`: the connector did not post the message",
+            response.status
         ))),
+        Verdict::Transient => Err(AttemptError::transient(http_reason(response.status, body))),
+        Verdict::Permanent => Err(AttemptError::permanent(http_reason(response.status, body))),
     }
 }
 
@@ -202,8 +208,10 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The Teams function serving without a token (on purpose) with `env`.
     fn relay(env: &[(&str, &str)]) -> Result<Relay<TeamsWebhook>, ConfigError> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
+        let mut env: HashMap<&str, &str> = env.iter().copied().collect();
+        env.insert("ALLOW_UNAUTHENTICATED", "true");
         relay_from_env(&env)
     }
 
@@ -300,7 +308,7 @@ mod tests {
     fn a_connector_posts_only_when_it_answers_1() {
         let answer = |status, body: &str| WebhookResponse {
             status,
-            body: body.to_owned(),
+            body: Some(body.to_owned()),
         };
         assert_eq!(
             check_acknowledgement(Acknowledgement::LegacyOne, &answer(200, "1")),
@@ -319,6 +327,23 @@ mod tests {
             check_acknowledgement(Acknowledgement::LegacyOne, &answer(200, "")),
             Err(AttemptError::Permanent { reason }) if reason.contains("empty body")
         ));
+        let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0";
+        assert_eq!(
+            check_acknowledgement(Acknowledgement::LegacyOne, &answer(200, throttled)),
+            Err(AttemptError::transient(format!("HTTP 200: {throttled}")))
+        );
+        let cut = WebhookResponse {
+            status: 200,
+            body: None,
+        };
+        assert!(matches!(
+            check_acknowledgement(Acknowledgement::LegacyOne, &cut),
+            Err(AttemptError::Unanswered { .. })
+        ));
+        assert_eq!(
+            check_acknowledgement(Acknowledgement::AnySuccess, &cut),
+            Ok(())
+        );
         assert_eq!(
             check_acknowledgement(Acknowledgement::AnySuccess, &answer(202, "")),
             Ok(())

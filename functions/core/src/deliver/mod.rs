@@ -6,7 +6,7 @@ mod verdict;
 mod webhook;
 
 pub use retry::{RetryPolicy, with_retries};
-pub use verdict::{Verdict, is_aws_credential_error};
+pub use verdict::{Verdict, is_aws_credential_error, is_unusable_slack_thread};
 pub use webhook::{
     TlsRoots, WebhookResponse, describe_transport_error, http_client, http_reason, http_status_in,
     post_json, retry_after,
@@ -17,11 +17,16 @@ use std::time::{Duration, SystemTime};
 /// How one attempt to reach the destination ended, when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptError {
-    /// Worth trying again: connection errors, timeouts, 429, 5xx (except 501), throttling.
+    /// Worth trying again: connection errors, 408, 429, 5xx (except 501), throttling.
     Transient {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// Sent, and no verdict came back: the request timed out or the connection was cut after
+    /// it was made, or the answer that says whether it was taken could not be read. Worth
+    /// trying again (at least once beats lost), but the destination may have taken it: the
+    /// failure says `maybe_delivered`, so that a second copy is explained, never hidden.
+    Unanswered { reason: String },
     /// The destination refused the message; sending it again would be refused again.
     Permanent { reason: String },
 }
@@ -36,6 +41,12 @@ impl AttemptError {
 
     pub fn permanent(reason: impl Into<String>) -> Self {
         AttemptError::Permanent {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unanswered(reason: impl Into<String>) -> Self {
+        AttemptError::Unanswered {
             reason: reason.into(),
         }
     }
@@ -67,6 +78,8 @@ pub struct DeliveryFailure {
     pub attempts: u32,
     pub first_attempt: SystemTime,
     pub last_attempt: SystemTime,
+    /// An attempt was sent and got no verdict: the destination may have taken the message.
+    pub maybe_delivered: bool,
     /// Time slept because the destination asked for it (`Retry-After`).
     pub retry_after_waited: Duration,
 }
@@ -81,6 +94,7 @@ impl DeliveryFailure {
             attempts: 0,
             first_attempt: now,
             last_attempt: now,
+            maybe_delivered: false,
             retry_after_waited: Duration::ZERO,
         }
     }

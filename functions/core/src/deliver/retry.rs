@@ -53,17 +53,19 @@ where
     let first_attempt = SystemTime::now();
     let started = Instant::now();
     let mut attempts = 0;
+    let mut maybe_delivered = false;
     let mut retry_after_waited = Duration::ZERO;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeout = policy.attempt_timeout.min(remaining);
         attempts += 1;
-        let failure = |class, reason: String| DeliveryFailure {
+        let failure = |class, reason: String, maybe_delivered| DeliveryFailure {
             class,
             reason,
             attempts,
             first_attempt,
             last_attempt: SystemTime::now(),
+            maybe_delivered,
             retry_after_waited,
         };
         let (reason, retry_after) = match tokio::time::timeout(timeout, attempt(timeout)).await {
@@ -75,16 +77,24 @@ where
                 });
             }
             Ok(Err(AttemptError::Permanent { reason })) => {
-                return Err(failure(FailureClass::Permanent, reason));
+                return Err(failure(FailureClass::Permanent, reason, maybe_delivered));
             }
             Ok(Err(AttemptError::Transient {
                 reason,
                 retry_after,
             })) => (reason, retry_after),
-            Err(_) => (format!("no answer within {} ms", timeout.as_millis()), None),
+            Ok(Err(AttemptError::Unanswered { reason })) => {
+                maybe_delivered = true;
+                (reason, None)
+            }
+            // Cut off at any stage: whether the request had gone out, nobody can say.
+            Err(_) => {
+                maybe_delivered = true;
+                (format!("no answer within {} ms", timeout.as_millis()), None)
+            }
         };
         let Some(backoff_delay) = backoff.next() else {
-            return Err(failure(FailureClass::Transient, reason));
+            return Err(failure(FailureClass::Transient, reason, maybe_delivered));
         };
         let delay = retry_after.map_or(backoff_delay, |asked| asked.max(backoff_delay));
         let left = deadline.saturating_duration_since(Instant::now());
@@ -96,7 +106,7 @@ where
                 ),
                 None => reason,
             };
-            return Err(failure(FailureClass::Transient, reason));
+            return Err(failure(FailureClass::Transient, reason, maybe_delivered));
         }
         tokio::time::sleep(delay).await;
         if retry_after.is_some() {
@@ -236,6 +246,35 @@ mod tests {
             "{}",
             result.reason
         );
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_attempt_is_retried_and_the_failure_says_maybe_delivered() {
+        let calls = AtomicU32::new(0);
+        let result = with_retries(&fast(), far(), |_| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(AttemptError::unanswered("request timed out"))
+                } else {
+                    Err(AttemptError::transient("HTTP 503"))
+                }
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "still retried");
+        assert_eq!(result.class, FailureClass::Transient);
+        assert!(
+            result.maybe_delivered,
+            "the first attempt may have gone through"
+        );
+        let refused = with_retries(&fast(), far(), |_| async {
+            Err(AttemptError::transient("could not connect"))
+        })
+        .await
+        .unwrap_err();
+        assert!(!refused.maybe_delivered);
     }
 
     #[tokio::test]

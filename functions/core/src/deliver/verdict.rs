@@ -17,13 +17,42 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// An HTTP status, from a webhook or any API that speaks in statuses. 429 and the
-    /// server-side failures are transient, except 501 (the server will never implement what
-    /// was asked); every other status is the destination refusing the request.
+    /// An HTTP status, from a webhook or any API that speaks in statuses. 408 (the server gave
+    /// up waiting for the request), 429 and the server-side failures are transient, except 501
+    /// (the server will never implement what was asked); every other status is the destination
+    /// refusing the request. That includes redirects: they are never followed (a POST
+    /// redirected can come back as a GET that "succeeds" without posting anything), so a 3xx
+    /// is a webhook URL that needs fixing.
+    ///
+    /// Where the status is the whole verdict (a Slack webhook, a Teams Workflow), a 2xx is
+    /// delivered even when the rest of the answer could not be read: the body would change
+    /// nothing, and retrying a message that was taken would post it twice.
     pub fn of_http_status(status: u16) -> Verdict {
         match status {
             200..=299 => Verdict::Delivered,
-            429 | 500 | 502..=599 => Verdict::Transient,
+            408 | 429 | 500 | 502..=599 => Verdict::Transient,
+            _ => Verdict::Permanent,
+        }
+    }
+
+    /// What a legacy Teams connector's HTTP 200 says: `1` when it posted the message;
+    /// otherwise why not, as text, which may be Teams itself failing or throttling behind the
+    /// connector (`Webhook message delivery failed with error: Microsoft Teams endpoint returned
+    /// HTTP error 429 with ContextId …`). That upstream status decides, as any status would;
+    /// any other text is a refusal.
+    pub fn of_teams_connector(body: &str) -> Verdict {
+        let body = body.trim();
+        if body == "1" {
+            return Verdict::Delivered;
+        }
+        let upstream = body
+            .split_once("returned HTTP error ")
+            .and_then(|(_, rest)| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u16>().ok()
+            });
+        match upstream.map(Verdict::of_http_status) {
+            Some(Verdict::Transient) => Verdict::Transient,
             _ => Verdict::Permanent,
         }
     }
@@ -75,6 +104,21 @@ impl Verdict {
     }
 }
 
+/// Slack's answers to a reply that say its thread can no longer be posted in: the channel was
+/// archived or is gone, the parent was deleted, or the bot was removed from the channel. The
+/// event is not refused for that: it opens a new thread, and the rollout continues there.
+pub fn is_unusable_slack_thread(code: &str) -> bool {
+    matches!(
+        code,
+        "channel_not_found"
+            | "is_archived"
+            | "channel_is_archived"
+            | "message_not_found"
+            | "thread_not_found"
+            | "not_in_channel"
+    )
+}
+
 /// AWS error codes about the request's signature or credentials. Their messages can quote
 /// parts of what was signed, so only the code is ever passed on.
 pub fn is_aws_credential_error(code: &str) -> bool {
@@ -103,6 +147,10 @@ mod tests {
             (202, Delivered),
             (204, Delivered),
             (301, Permanent),
+            (302, Permanent),
+            (307, Permanent),
+            (308, Permanent),
+            (408, Transient),
             (400, Permanent),
             (401, Permanent),
             (403, Permanent),
@@ -170,6 +218,50 @@ mod tests {
                 verdict,
                 "AWS {code:?} {status}"
             );
+        }
+    }
+
+    #[test]
+    fn a_teams_connector_reports_teams_failing_behind_it_as_transient() {
+        let said = |status: &str| {
+            format!(
+                "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error {status} with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=x"
+            )
+        };
+        for (body, verdict) in [
+            ("1".to_owned(), Delivered),
+            (" 1\n".to_owned(), Delivered),
+            (said("429"), Transient),
+            (said("500"), Transient),
+            (said("503"), Transient),
+            (said("413"), Permanent),
+            (said("400"), Permanent),
+            (said("200"), Permanent),
+            ("Summary or Text is required.".to_owned(), Permanent),
+            (String::new(), Permanent),
+        ] {
+            assert_eq!(Verdict::of_teams_connector(&body), verdict, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_thread_is_unusable_when_slack_says_its_channel_or_parent_is_gone() {
+        for code in [
+            "channel_not_found",
+            "is_archived",
+            "message_not_found",
+            "thread_not_found",
+            "not_in_channel",
+        ] {
+            assert!(super::is_unusable_slack_thread(code), "{code}");
+        }
+        for code in [
+            "ratelimited",
+            "invalid_auth",
+            "msg_too_long",
+            "missing_scope",
+        ] {
+            assert!(!super::is_unusable_slack_thread(code), "{code}");
         }
     }
 

@@ -10,7 +10,10 @@ use super::{AttemptError, Verdict};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookResponse {
     pub status: u16,
-    pub body: String,
+    /// `None` when the connection failed before the body was read: for a destination whose
+    /// verdict is the status, that changes nothing; for one whose verdict is the body, nobody
+    /// can say whether it took the message.
+    pub body: Option<String>,
 }
 
 /// Which certificate authorities the HTTP client trusts (`TLS_ROOTS`).
@@ -37,12 +40,14 @@ impl TlsRoots {
 }
 
 /// The one HTTP client of a function, built at cold start and reused so that the TLS
-/// connection to the destination survives between invocations.
+/// connection to the destination survives between invocations. It follows no redirect: a POST
+/// redirected may be replayed as a GET that "succeeds" having posted nothing.
 pub fn http_client(
     connect_timeout: Duration,
     roots: TlsRoots,
 ) -> Result<reqwest::Client, reqwest::Error> {
     let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("flagger-relay/", env!("CARGO_PKG_VERSION")));
@@ -96,15 +101,22 @@ pub async fn post_json(
         .map_err(transport_error)?;
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let body = response.text().await.map_err(transport_error)?;
+    // The status is in; a body cut off after it only matters where the body is the verdict.
+    let body = response.text().await.ok();
+    let said = body.as_deref().unwrap_or_default();
     match Verdict::of_http_status(status) {
         Verdict::Delivered => Ok(WebhookResponse { status, body }),
         Verdict::Transient => Err(AttemptError::Transient {
-            reason: http_reason(status, &body),
+            reason: http_reason(status, said),
             retry_after,
         }),
+        Verdict::Permanent if (300..400).contains(&status) => Err(AttemptError::Permanent {
+            reason: format!(
+                "HTTP {status}: the webhook URL redirects, and redirects are not followed (use the URL it points to)"
+            ),
+        }),
         Verdict::Permanent => Err(AttemptError::Permanent {
-            reason: http_reason(status, &body),
+            reason: http_reason(status, said),
         }),
     }
 }
@@ -135,8 +147,14 @@ pub fn http_status_in(reason: &str) -> Option<u16> {
         .then_some(status)
 }
 
+/// No connection: nothing was delivered. Connected and then no answer (timed out, cut off):
+/// the request may have been taken.
 fn transport_error(err: reqwest::Error) -> AttemptError {
-    AttemptError::transient(describe_transport_error(err))
+    if err.is_connect() {
+        AttemptError::transient(describe_transport_error(err))
+    } else {
+        AttemptError::unanswered(describe_transport_error(err))
+    }
 }
 
 /// What kept a request from getting an answer, with its causes, and without the URL that

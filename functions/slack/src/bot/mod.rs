@@ -48,7 +48,7 @@ use flagger_relay_core::{Classification, Destination, Notification, Presentation
 
 use crate::{SlackPayload, render, shaping::Shaping};
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
-use threads::{Entry, TableError, ThreadStore};
+use threads::{Entry, Stale, TableError, ThreadStore};
 use web_api::{BotToken, Method, Posted, WebApi};
 
 /// Slack's Web API; `SLACK_API_URL` points elsewhere (a local stand-in in tests).
@@ -65,6 +65,9 @@ const TABLE_BUDGET: Duration = Duration::from_secs(4);
 const SLACK_RESERVE: Duration = Duration::from_secs(1);
 /// Time the bookkeeping after a post (record the parent, the stage) may take.
 const BOOKKEEPING_BUDGET: Duration = Duration::from_secs(3);
+/// Kept back from a parent's post for recording where it is: a parent that is posted but not
+/// recorded leaves its rollout claimed, and the next event after the lease posts a second one.
+const RECORD_RESERVE: Duration = Duration::from_millis(1500);
 /// A claim outlives its invocation's deadline by this much, so that no one takes it over
 /// while the parent may still be on its way.
 const LEASE_GRACE: Duration = Duration::from_secs(5);
@@ -251,8 +254,25 @@ impl SlackBot {
         let started = Instant::now();
         let until =
             (started + TABLE_BUDGET).min(deadline.checked_sub(SLACK_RESERVE).unwrap_or(started));
+        let mut stale_before = None;
         let key = match rollout_ref(notification, classification) {
-            RolloutRef::Keyed(key) => key,
+            RolloutRef::Keyed(key) => {
+                if let Notification::Canary(event) = notification
+                    && event.checksum.is_some()
+                {
+                    stale_before = self
+                        .follow_revision(
+                            threads,
+                            &event.canary_ref(),
+                            &key,
+                            step,
+                            expires_at,
+                            until,
+                        )
+                        .await?;
+                }
+                key
+            }
             RolloutRef::Unversioned {
                 canary,
                 opens: true,
@@ -285,9 +305,39 @@ impl SlackBot {
         };
         let claim = claim_token();
         let mut waiting_since = None;
-        let mut entry = threads.get(&key, until).await?;
+        let mut entry = threads.get_dated(&key, until).await?;
         for _ in 0..MAX_ROUNDS {
-            match entry {
+            // An item of this revision opened before the canary last left it is an earlier
+            // rollout (a revert): a new one starts, with its own thread.
+            let earlier = entry.as_ref().and_then(|(entry, created)| {
+                let opened_at = entry.state().opened_at;
+                created
+                    .zip(stale_before)
+                    .is_some_and(|(created, before)| created < before)
+                    .then_some(opened_at)
+            });
+            let entry_now = entry.take().map(|(entry, _)| entry);
+            if let Some(opened_at) = earlier {
+                let state = RolloutState::open(step);
+                let lease = lease_until(deadline);
+                if threads
+                    .replace(
+                        &key,
+                        Stale::Rollout(opened_at),
+                        &state,
+                        &claim,
+                        lease,
+                        expires_at,
+                        until,
+                    )
+                    .await?
+                {
+                    return Ok(Plan::Parent(Opening { key, claim, state }));
+                }
+                entry = threads.get_dated(&key, until).await?;
+                continue;
+            }
+            match entry_now {
                 Some(Entry::Open { parent, state }) => {
                     return Ok(Plan::Reply { key, parent, state });
                 }
@@ -334,12 +384,44 @@ impl SlackBot {
                     }
                 }
             }
-            entry = threads.get(&key, until).await?;
+            entry = threads.get_dated(&key, until).await?;
         }
         Ok(Plan::Plain {
             key,
             reason: "the rollout's item kept changing under concurrent events".to_owned(),
         })
+    }
+
+    /// Keeps the canary's pointer on the revision it runs now. Answers the moment before which
+    /// an item of `key` belongs to an earlier rollout of the same revision: the canary ran
+    /// another revision in between and came back (a revert), which starts a new thread.
+    async fn follow_revision(
+        &self,
+        threads: &ThreadStore,
+        canary: &str,
+        key: &str,
+        step: &Step,
+        expires_at: i64,
+        until: Instant,
+    ) -> Result<Option<i64>, TableError> {
+        for _ in 0..MAX_ROUNDS {
+            let pointer = threads.pointer(canary, until).await?;
+            match &pointer {
+                Some(pointer) if pointer.current == key => {
+                    return Ok(pointer.previous_switched_ms);
+                }
+                // A late event of a revision the canary has left: it changes nothing.
+                Some(pointer) if step.at < pointer.since => return Ok(None),
+                _ => {}
+            }
+            if threads
+                .switch(canary, key, step.at, pointer.as_ref(), expires_at, until)
+                .await?
+            {
+                return Ok(pointer.and_then(|pointer| pointer.switched_ms));
+            }
+        }
+        Ok(None)
     }
 
     /// Posts the parent of a rollout this invocation claimed, and records where it is.
@@ -353,8 +435,18 @@ impl SlackBot {
     ) -> Result<Delivered, DeliveryFailure> {
         let Opening { key, claim, state } = opening;
         let body = summary::parent(message.event, state, &self.channel, None, &message.links);
+        let post_deadline = deadline
+            .checked_sub(RECORD_RESERVE)
+            .filter(|reserved| *reserved > Instant::now())
+            .unwrap_or(deadline);
         let posted = self
-            .call(retry, Method::PostMessage, &body, &self.channel, deadline)
+            .call(
+                retry,
+                Method::PostMessage,
+                &body,
+                &self.channel,
+                post_deadline,
+            )
             .await;
         let until = bookkeeping_deadline(deadline);
         match posted {
@@ -398,9 +490,24 @@ impl SlackBot {
             expires_at,
         } = reply;
         let body = self.event_body(event, &parent.channel, Some(&parent.ts));
-        let (_, delivered) = self
+        let delivered = match self
             .call(retry, Method::PostMessage, &body, &parent.channel, deadline)
-            .await?;
+            .await
+        {
+            Ok((_, delivered)) => delivered,
+            Err(failure) if thread_unusable(&failure) => {
+                let code = web_api::slack_error(&failure.reason).unwrap_or_default();
+                tracing::warn!(rollout = %key, slack_error = code, "the rollout's thread can no longer be used; starting a new one");
+                let restart = Restart {
+                    key,
+                    parent,
+                    state: state.advance(step),
+                    expires_at,
+                };
+                return self.restart(retry, threads, restart, event, deadline).await;
+            }
+            Err(failure) => return Err(failure),
+        };
         // Delivered. What follows keeps the parent current; a failure only leaves it a step
         // behind until the next event.
         let until = bookkeeping_deadline(deadline);
@@ -449,6 +556,51 @@ impl SlackBot {
             }
         }
         Ok(delivered)
+    }
+
+    /// Opens a new thread for a rollout whose thread Slack will no longer take, replacing its
+    /// item so that the events after this one follow the new parent.
+    async fn restart(
+        &self,
+        retry: &RetryPolicy,
+        threads: &ThreadStore,
+        restart: Restart<'_>,
+        event: &EventMessage<'_, '_>,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let Restart {
+            key,
+            parent,
+            state,
+            expires_at,
+        } = restart;
+        let until = bookkeeping_deadline(deadline);
+        let claim = claim_token();
+        let replaced = threads
+            .replace(
+                key,
+                Stale::Thread(&parent.ts),
+                &state,
+                &claim,
+                lease_until(deadline),
+                expires_at,
+                until,
+            )
+            .await;
+        match replaced {
+            Ok(true) => {
+                let opening = Opening {
+                    key: key.to_owned(),
+                    claim,
+                    state,
+                };
+                self.open(retry, threads, &opening, event.message, deadline)
+                    .await
+            }
+            // Another event replaced it first, or the table is away: never a third parent
+            // from here; the event stands on its own.
+            Ok(false) | Err(_) => self.post_plain(retry, event, deadline).await,
+        }
     }
 
     async fn post_plain(
@@ -518,6 +670,22 @@ impl SlackBot {
         });
         Ok((posted, delivered))
     }
+}
+
+/// A rollout whose thread is gone: its key, the parent Slack no longer takes replies under, and
+/// the state the new parent shows.
+struct Restart<'a> {
+    key: &'a str,
+    parent: &'a Posted,
+    state: RolloutState,
+    expires_at: i64,
+}
+
+/// Whether Slack refused a reply because its thread can no longer be used.
+fn thread_unusable(failure: &DeliveryFailure) -> bool {
+    failure.class == flagger_relay_core::deliver::FailureClass::Permanent
+        && web_api::slack_error(&failure.reason)
+            .is_some_and(flagger_relay_core::deliver::is_unusable_slack_thread)
 }
 
 /// A rollout whose parent this invocation claimed, with the state the parent shows.

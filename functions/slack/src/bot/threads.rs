@@ -9,11 +9,16 @@
 //! `headline`, `latest`, `canary_weight`, `primary_weight`, `iteration`) and `expires_at`
 //! (epoch seconds, the table's TTL attribute).
 //!
-//! A pointer item, for Flagger versions that send no checksum: `rollout` = `namespace/name`,
-//! `current` = the key of the canary's current rollout, `opened_at`, `expires_at`.
+//! A pointer item per canary: `rollout` = `namespace/name`, `current` = the key of the canary's
+//! current rollout, `opened_at` (when it became current), `expires_at`. For Flagger versions
+//! that send no checksum it is how events find their rollout; with checksums it tells a revert
+//! (back to a revision seen before) from a late event of that revision.
+//!
+//! An item past its `expires_at` is treated as absent: DynamoDB deletes expired items only
+//! eventually, sometimes days later, and a thread two weeks old is not continued.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
@@ -51,6 +56,15 @@ pub enum Entry {
         lease_until: i64,
         state: RolloutState,
     },
+}
+
+impl Entry {
+    /// The summary state the item holds.
+    pub fn state(&self) -> &RolloutState {
+        match self {
+            Entry::Open { state, .. } | Entry::Claimed { state, .. } => state,
+        }
+    }
 }
 
 /// The table could not be used. The event is then posted without a thread.
@@ -118,13 +132,29 @@ impl ThreadStore {
 
     /// The rollout `key`, read consistently: a parent posted a moment ago must be seen.
     pub async fn get(&self, key: &str, until: Instant) -> Result<Option<Entry>, TableError> {
+        Ok(self.get_dated(key, until).await?.map(|(entry, _)| entry))
+    }
+
+    /// [`ThreadStore::get`], with when the item was created (epoch ms by the bot's clock;
+    /// `None` for items written before that was kept).
+    pub async fn get_dated(
+        &self,
+        key: &str,
+        until: Instant,
+    ) -> Result<Option<(Entry, Option<i64>)>, TableError> {
         let Some(item) = self.read(key, until).await? else {
             return Ok(None);
         };
-        entry(&item).map(Some).ok_or_else(|| TableError {
-            operation: "GetItem",
-            reason: format!("item {key:?} is not a rollout"),
-        })
+        let created = item
+            .get("created_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        entry(&item)
+            .map(|entry| Some((entry, created)))
+            .ok_or_else(|| TableError {
+                operation: "GetItem",
+                reason: format!("item {key:?} is not a rollout"),
+            })
     }
 
     /// Claims the right to post the parent of a rollout nobody has seen yet. `false`: someone
@@ -146,14 +176,17 @@ impl ThreadStore {
         item.insert("claim".to_owned(), s(claim));
         item.insert("lease_until".to_owned(), n(lease_until));
         item.insert("expires_at".to_owned(), n(expires_at));
+        item.insert("created_ms".to_owned(), n(now_ms()));
         let call = self
             .client()
             .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#key)")
+            .condition_expression("attribute_not_exists(#key) OR #expires_at < :now")
             .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":now", n(now_secs()))
             .send();
         match bounded("PutItem", until, call).await? {
             Ok(_) => Ok(true),
@@ -206,6 +239,10 @@ impl ThreadStore {
 
     /// Records the posted parent and lets go of the claim. `false`: the claim was no longer
     /// ours (its lease ran out and another invocation took it).
+    ///
+    /// Tried again until `until` while the table fails: a parent whose `ts` is not recorded
+    /// keeps the rollout's claim until its lease ends, and the event after that posts a second
+    /// parent.
     pub async fn opened(
         &self,
         key: &str,
@@ -213,14 +250,87 @@ impl ThreadStore {
         parent: &Posted,
         until: Instant,
     ) -> Result<bool, TableError> {
-        let mut update = Update::default();
-        update.set("ts", s(&parent.ts));
-        update.set("channel", s(&parent.channel));
-        update.remove("claim");
-        update.remove("lease_until");
-        let condition = format!("{} = {}", update.name("claim"), update.value(s(claim)));
-        self.update("record the parent", key, update, condition, until)
+        let mut pause = RECORD_RETRY_PAUSE;
+        let mut retried = false;
+        loop {
+            let mut update = Update::default();
+            update.set("ts", s(&parent.ts));
+            update.set("channel", s(&parent.channel));
+            update.remove("claim");
+            update.remove("lease_until");
+            let condition = format!("{} = {}", update.name("claim"), update.value(s(claim)));
+            match self
+                .update("record the parent", key, update, condition, until)
+                .await
+            {
+                // A retry may find its own earlier write done: the answer was what got lost.
+                Ok(false) if retried => {
+                    let recorded = matches!(
+                        self.get(key, until).await,
+                        Ok(Some(Entry::Open { parent: ref p, .. })) if p.ts == parent.ts
+                    );
+                    return Ok(recorded);
+                }
+                Err(err) if Instant::now() + pause < until => {
+                    tracing::warn!(rollout = %key, error = %err, "recording the rollout's parent failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Replaces the rollout's item by a claim on a new parent: its thread can no longer be used
+    /// (`Stale::Thread`, the parent `ts` seen), or it belongs to an earlier rollout of the same
+    /// revision (`Stale::Rollout`, the `opened_at` seen: a revert). `false`: another event
+    /// replaced it first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace(
+        &self,
+        key: &str,
+        stale: Stale<'_>,
+        state: &RolloutState,
+        claim: &str,
+        lease_until: i64,
+        expires_at: i64,
+        until: Instant,
+    ) -> Result<bool, TableError> {
+        let mut item: HashMap<String, AttributeValue> = state_attributes(state)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        item.insert(KEY.to_owned(), s(key));
+        item.insert("claim".to_owned(), s(claim));
+        item.insert("lease_until".to_owned(), n(lease_until));
+        item.insert("expires_at".to_owned(), n(expires_at));
+        item.insert("created_ms".to_owned(), n(now_ms()));
+        let (condition, seen) = match stale {
+            Stale::Thread(ts) => ("#seen = :seen", ("ts", s(ts))),
+            Stale::Rollout(opened_at) => ("#seen = :seen", ("opened_at", n(opened_at))),
+        };
+        let call = self
+            .client()
             .await
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#seen", seen.0)
+            .expression_attribute_values(":seen", seen.1)
+            .send();
+        match bounded("PutItem", until, call).await? {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(failed("PutItem", &err)),
+        }
     }
 
     /// Lets go of a claim after the parent could not be posted, so the next event of the
@@ -277,8 +387,76 @@ impl ThreadStore {
         canary: &str,
         until: Instant,
     ) -> Result<Option<String>, TableError> {
+        Ok(self.pointer(canary, until).await?.map(|p| p.current))
+    }
+
+    /// The canary's pointer item.
+    pub async fn pointer(
+        &self,
+        canary: &str,
+        until: Instant,
+    ) -> Result<Option<Pointer>, TableError> {
         let item = self.read(canary, until).await?;
-        Ok(item.and_then(|item| item.get("current").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(item.and_then(|item| {
+            let number = |name: &str| {
+                item.get(name)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+            };
+            Some(Pointer {
+                current: item.get("current").and_then(|v| v.as_s().ok()).cloned()?,
+                since: number("opened_at").unwrap_or(0),
+                switched_ms: number("switched_ms"),
+                previous_switched_ms: number("previous_switched_ms"),
+            })
+        }))
+    }
+
+    /// Moves a canary's pointer to the revision `rollout`, current from `at` (epoch ms), if it
+    /// still is as `seen` (absent, or pointing elsewhere since `seen.since`). `false`: another
+    /// event moved it first; read it again.
+    pub async fn switch(
+        &self,
+        canary: &str,
+        rollout: &str,
+        at: i64,
+        seen: Option<&Pointer>,
+        expires_at: i64,
+        until: Instant,
+    ) -> Result<bool, TableError> {
+        let mut update = Update::default();
+        update.set("current", s(rollout));
+        update.set("opened_at", n(at));
+        update.set("expires_at", n(expires_at));
+        update.set("switched_ms", n(now_ms()));
+        let condition = match seen {
+            Some(seen) => {
+                if let Some(switched) = seen.switched_ms {
+                    update.set("previous_switched_ms", n(switched));
+                }
+                format!(
+                    "{} = {} AND {} = {}",
+                    update.name("current"),
+                    update.value(s(&seen.current)),
+                    update.name("opened_at"),
+                    update.value(n(seen.since))
+                )
+            }
+            None => format!(
+                "attribute_not_exists({}) OR {} < {}",
+                update.name(KEY),
+                update.name("expires_at"),
+                update.value(n(now_secs()))
+            ),
+        };
+        self.update(
+            "switch the canary's revision",
+            canary,
+            update,
+            condition,
+            until,
+        )
+        .await
     }
 
     /// One item, read consistently: a write a moment ago by another invocation must be seen.
@@ -298,7 +476,7 @@ impl ThreadStore {
         let output = bounded("GetItem", until, call)
             .await?
             .map_err(|err| failed("GetItem", &err))?;
-        Ok(output.item)
+        Ok(output.item.filter(|item| !expired(item, now_secs())))
     }
 
     /// Points a checksum-less canary at the rollout `rollout` opened at `opened_at`. With
@@ -325,7 +503,12 @@ impl ThreadStore {
                 update.value(n(opened_at))
             )
         } else {
-            format!("attribute_not_exists({})", update.name(KEY))
+            format!(
+                "attribute_not_exists({}) OR {} < {}",
+                update.name(KEY),
+                update.name("expires_at"),
+                update.value(n(now_secs()))
+            )
         };
         self.update(
             "point the canary at its rollout",
@@ -416,6 +599,52 @@ impl Update {
         }
         parts.join(" ")
     }
+}
+
+/// A canary's pointer item: its current rollout; since when, by the events' own time (epoch
+/// ms); when the bot switched to it and when to the rollout before it (epoch ms, the bot's
+/// clock). An item of the current revision created before that previous switch belongs to an
+/// earlier rollout of the same revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    pub current: String,
+    pub since: i64,
+    pub switched_ms: Option<i64>,
+    pub previous_switched_ms: Option<i64>,
+}
+
+/// What an item to replace is recognised by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale<'a> {
+    /// The thread of this parent `ts` can no longer be used.
+    Thread(&'a str),
+    /// The rollout opened at this time (epoch ms) is not the revision's current one.
+    Rollout(i64),
+}
+
+/// Time between tries at recording a parent.
+const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn now_secs() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Past its TTL: DynamoDB has not deleted it yet, but it no longer exists for the bot.
+fn expired(item: &HashMap<String, AttributeValue>, now_secs: i64) -> bool {
+    item.get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|expires_at| expires_at < now_secs)
 }
 
 async fn bounded<F: std::future::Future>(
@@ -575,6 +804,14 @@ mod tests {
                 state: state()
             })
         );
+    }
+
+    #[test]
+    fn an_item_past_its_ttl_is_expired() {
+        let item = |expires_at: i64| HashMap::from([("expires_at".to_owned(), n(expires_at))]);
+        assert!(expired(&item(99), 100));
+        assert!(!expired(&item(100), 100));
+        assert!(!expired(&HashMap::new(), 100), "no TTL, no expiry");
     }
 
     #[test]

@@ -150,10 +150,14 @@ impl WebApi {
             .map_err(|err| transport_error(method, err))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        let text = response
-            .text()
-            .await
-            .map_err(|err| transport_error(method, err))?;
+        // Without the body there is no verdict: the call may have gone through.
+        let text = response.text().await.map_err(|err| {
+            AttemptError::unanswered(format!(
+                "{} failed: {}",
+                method.as_str(),
+                describe_transport_error(err)
+            ))
+        })?;
         let reason = |what: String| format!("{} failed: {what}", method.as_str());
         // The Web API answers 200 for every call it read, failed or not; its verdict is in
         // the body.
@@ -196,14 +200,29 @@ impl WebApi {
     }
 }
 
-/// Why a call did not get an answer. The token travels in a header, never in the URL, so
-/// reqwest's errors cannot quote it; the URL is stripped all the same.
+/// The Slack error code in the reason of a failed call (`chat.postMessage failed: is_archived
+/// (the channel is archived)` → `is_archived`), as [`WebApi::call`] writes it.
+pub fn slack_error(reason: &str) -> Option<&str> {
+    let (_, said) = reason.split_once(" failed: ")?;
+    let code = said.split([' ', '(']).next()?;
+    (!code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then_some(code)
+}
+
+/// Why a call did not get an answer. Without a connection nothing was posted; with one, the
+/// call may have gone through. The token travels in a header, never in the URL, so reqwest's
+/// errors cannot quote it; the URL is stripped all the same.
 fn transport_error(method: Method, err: reqwest::Error) -> AttemptError {
-    AttemptError::transient(format!(
+    let connected = !err.is_connect();
+    let reason = format!(
         "{} failed: {}",
         method.as_str(),
         describe_transport_error(err)
-    ))
+    );
+    if connected {
+        AttemptError::unanswered(reason)
+    } else {
+        AttemptError::transient(reason)
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +251,20 @@ mod tests {
     fn never_shows_the_token_in_debug_output() {
         let token = BotToken::parse("T", "xoxb-123-456-sekrit").unwrap();
         assert_eq!(format!("{token:?}"), "BotToken(<redacted>)");
+    }
+
+    #[test]
+    fn reads_slacks_error_back_from_a_reason() {
+        assert_eq!(
+            slack_error("chat.postMessage failed: is_archived (the channel is archived)"),
+            Some("is_archived")
+        );
+        assert_eq!(
+            slack_error("chat.postMessage failed: message_not_found"),
+            Some("message_not_found")
+        );
+        assert_eq!(slack_error("chat.postMessage failed: HTTP 503"), None);
+        assert_eq!(slack_error("request timed out"), None);
     }
 
     #[test]

@@ -1,0 +1,275 @@
+//! Flagger's own retries do not duplicate messages. Flagger resends the identical body after a
+//! timeout or a 5xx, so a slow destination would otherwise get every event twice. With
+//! `DEDUP_TABLE` (DynamoDB: partition key `id`, String; TTL attribute `expires_at`), the same
+//! raw body for the same destination within [`WINDOW`] is delivered once.
+//!
+//! One item per body and destination, `id` = SHA-256 of both, claimed before anything is sent:
+//!
+//! ```text
+//!   no item (or expired) ──PutItem if absent──▶ delivering (claim, lease) ──sent──▶ delivered
+//!        │ lost: another copy holds it            │ failed: the claim is deleted, so that
+//!        ▼                                        │ Flagger's retry is sent again
+//!   duplicate: 200, nothing sent                  ▼
+//!                        a claim whose invocation died (lease over) may be taken over
+//! ```
+//!
+//! The table is an optimisation of what Flagger sees, never a gate on delivery: when it cannot
+//! be reached in time, the event is delivered and the skip is logged.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::aws::sdk_reason;
+
+/// How long a body counts as already sent: Flagger's retries come within seconds to minutes.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// What the table may take before delivery goes ahead without it.
+const TABLE_BUDGET: Duration = Duration::from_millis(1500);
+/// What settling a claim after the delivery may take, out of the time kept for answering.
+const SETTLE_BUDGET: Duration = Duration::from_millis(500);
+/// A claim outlives its invocation's deadline by this much before another copy may take over.
+const LEASE_GRACE: Duration = Duration::from_secs(5);
+
+/// What the table says about one copy of a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This copy is the first (or the earlier one failed): send it, then settle the claim.
+    Won(Ticket),
+    /// Another copy was delivered, or is being delivered, within the window: send nothing.
+    Duplicate,
+    /// The table could not say: send it anyway.
+    Skipped(String),
+}
+
+/// A won claim, to settle after the delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    id: String,
+    claim: String,
+}
+
+/// The deduplication table (`DEDUP_TABLE`). Its client is built on first use.
+pub struct Dedup {
+    table: String,
+    config: Option<SdkConfig>,
+    client: OnceCell<Client>,
+}
+
+impl Dedup {
+    pub fn new(table: String) -> Self {
+        Dedup {
+            table,
+            config: None,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// A table reached with the given SDK configuration (a local endpoint in tests).
+    pub fn with_config(table: String, config: SdkConfig) -> Self {
+        Dedup {
+            table,
+            config: Some(config),
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let sdk = match &self.config {
+                    Some(config) => config.clone(),
+                    None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+                };
+                let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(1))
+                            .operation_attempt_timeout(Duration::from_secs(1))
+                            .operation_timeout(TABLE_BUDGET)
+                            .build(),
+                    )
+                    .retry_config(
+                        RetryConfig::standard()
+                            .with_max_attempts(2)
+                            .with_initial_backoff(Duration::from_millis(50)),
+                    )
+                    .build();
+                Client::from_conf(config)
+            })
+            .await
+    }
+
+    /// Claims `body` for `destination`, holding the claim until `deadline` (plus a grace) in
+    /// case this invocation dies while sending.
+    pub async fn claim(&self, destination: &str, body: &[u8], deadline: Instant) -> Claim {
+        let id = key(destination, body);
+        let claim = claim_token();
+        let now = now_ms();
+        let lease = now + millis(deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE);
+        let expires_at = (now + millis(WINDOW)) / 1000;
+        let item = HashMap::from([
+            ("id".to_owned(), s(&id)),
+            ("claim".to_owned(), s(&claim)),
+            ("state".to_owned(), s("delivering")),
+            ("lease_until".to_owned(), n(lease)),
+            ("expires_at".to_owned(), n(expires_at)),
+        ]);
+        // Free when absent, expired (TTL deletes late), or held by an invocation whose lease
+        // ran out before it settled.
+        let call = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(#id) OR #expires_at < :now_s OR (#state = :delivering AND #lease_until < :now_ms)",
+            )
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#lease_until", "lease_until")
+            .expression_attribute_values(":now_s", n(now / 1000))
+            .expression_attribute_values(":now_ms", n(now))
+            .expression_attribute_values(":delivering", s("delivering"))
+            .send();
+        match tokio::time::timeout(TABLE_BUDGET, call).await {
+            Ok(Ok(_)) => Claim::Won(Ticket { id, claim }),
+            Ok(Err(err))
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Claim::Duplicate
+            }
+            Ok(Err(err)) => Claim::Skipped(format!("PutItem failed: {}", sdk_reason(&err))),
+            Err(_) => Claim::Skipped(format!("no answer within {} ms", TABLE_BUDGET.as_millis())),
+        }
+    }
+
+    /// The body went out: later copies within the window are duplicates.
+    pub async fn delivered(&self, ticket: &Ticket) {
+        let call = self
+            .client()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(&ticket.id))
+            .update_expression("SET #state = :delivered REMOVE #lease_until")
+            .condition_expression("#claim = :claim")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#lease_until", "lease_until")
+            .expression_attribute_names("#claim", "claim")
+            .expression_attribute_values(":delivered", s("delivered"))
+            .expression_attribute_values(":claim", s(&ticket.claim))
+            .send();
+        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
+            .await
+            .map_err(|_| "no answer in time".to_owned())
+            .map(|r| r.map_err(|e| sdk_reason(&e)))
+        {
+            // The claim stays "delivering" until its lease ends: a retry in between is still
+            // answered as a duplicate, one after it is sent again.
+            tracing::warn!(table = %self.table, error = %err, "could not mark the event delivered in the dedup table");
+        }
+    }
+
+    /// The body did not go out: let the next copy (Flagger's retry) be sent.
+    pub async fn release(&self, ticket: &Ticket) {
+        let call = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(&ticket.id))
+            .condition_expression("#claim = :claim")
+            .expression_attribute_names("#claim", "claim")
+            .expression_attribute_values(":claim", s(&ticket.claim))
+            .send();
+        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
+            .await
+            .map_err(|_| "no answer in time".to_owned())
+            .map(|r| r.map_err(|e| sdk_reason(&e)))
+        {
+            tracing::warn!(table = %self.table, error = %err, "could not release the dedup claim; a retry is sent once its lease ends");
+        }
+    }
+}
+
+/// The item id of `body` for `destination`: neither is readable from it.
+pub fn key(destination: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(destination.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+fn claim_token() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_has_one_key_per_destination() {
+        let body = br#"{"name":"podinfo"}"#;
+        assert_eq!(key("slack", body), key("slack", body));
+        assert_ne!(key("slack", body), key("teams", body));
+        assert_ne!(key("slack", body), key("slack", b"{\"name\":\"podinfo\"} "));
+        assert_eq!(key("slack", body).len(), 64);
+        // The destination and the body cannot be shifted into each other.
+        assert_ne!(key("sla", b"ck{}"), key("slack", b"{}"));
+    }
+}
