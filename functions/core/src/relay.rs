@@ -757,7 +757,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_its_template_cannot_render_is_a_502_naming_the_setting() {
         let unrenderable = ADVANCE.replace("\"name\":\"podinfo\"", "\"name\":\"unrenderable\"");
-        for settings in [&[][..], &[("DRY_RUN", "1")][..]] {
+        for settings in [&[OPEN][..], &[OPEN, ("DRY_RUN", "1")][..]] {
             let relay = relay(settings, delivered());
             let (status, body) = answer(&relay, post(None, &unrenderable)).await;
             assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
@@ -829,10 +829,13 @@ mod tests {
     #[tokio::test]
     async fn every_message_carries_the_configured_links_filled_from_its_event() {
         let relay = relay(
-            &[(
-                "LINKS",
-                "Dashboard=https://g.example/d?ns={namespace}&c={name};Revision=https://g.example/r/{checksum}",
-            )],
+            &[
+                OPEN,
+                (
+                    "LINKS",
+                    "Dashboard=https://g.example/d?ns={namespace}&c={name};Revision=https://g.example/r/{checksum}",
+                ),
+            ],
             delivered(),
         );
         let notification = Notification::from_slice(ADVANCE.as_bytes()).expect("an event");
