@@ -1257,6 +1257,8 @@ mod floods {
         ]))
         .unwrap()
         .with_refusal_sampling(LogSampler::new(5, window));
+        let (sink, metrics) = flagger_relay_core::metrics::MetricsSink::collect();
+        let relay = relay.with_metrics_sink(sink);
         let refused = |lines: &str| {
             lines
                 .lines()
@@ -1297,5 +1299,20 @@ mod floods {
             "{}",
             counts[0]
         );
+        // The metrics still count every refusal, in as few lines: five, one for the 195
+        // counted, and the delivered event's.
+        let documents: Vec<Value> = metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(documents.len(), 7, "{documents:?}");
+        let refused: u64 = documents
+            .iter()
+            .filter(|d| d["Outcome"] == "refused")
+            .map(|d| d["Events"].as_u64().unwrap())
+            .sum();
+        assert_eq!(refused, 200);
     }
 }
