@@ -3,6 +3,8 @@
 //! Whatever it writes is held to Teams' 28 KB, and a card that writes a configured mention
 //! gets the entity Workflows needs to notify.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use flagger_relay_core::present::Presentation;
@@ -27,6 +29,24 @@ const UNCUT_KEYS: [&str; 8] = [
     "contentType",
     "id",
 ];
+
+/// What a template wrote, serialized once: measured against 28 KB and posted as it is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct TemplatedMessage(Box<RawValue>);
+
+impl TemplatedMessage {
+    /// The JSON that is posted.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for TemplatedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
 
 /// The template's output for one event, ready to post.
 pub fn templated(
@@ -53,15 +73,44 @@ pub fn templated(
             ),
         )
     };
-    fit(&mut payload).map_err(too_big)?;
-    // After the cut, so that only mentions the card still writes get an entity.
-    let added = payload
+    let unserializable =
+        |err: serde_json::Error| RenderError::new(template.setting(), err.to_string());
+    // Entities first, so that the card is serialized once in the common case.
+    let entities = payload
         .pointer_mut("/attachments/0/content")
         .is_some_and(|card| add_mention_entities(card, message));
-    if added {
+    let mut json = serde_json::to_string(&payload).map_err(unserializable)?;
+    if json.len() > MAX_PAYLOAD_BYTES {
         fit(&mut payload).map_err(too_big)?;
+        if entities && let Some(card) = payload.pointer_mut("/attachments/0/content") {
+            drop_unwritten_entities(card);
+        }
+        json = serde_json::to_string(&payload).map_err(unserializable)?;
+        if json.len() > MAX_PAYLOAD_BYTES {
+            return Err(too_big(json.len()));
+        }
     }
-    Ok(TeamsMessage::Template(payload))
+    let raw = RawValue::from_string(json).map_err(unserializable)?;
+    Ok(TeamsMessage::Template(TemplatedMessage(raw)))
+}
+
+/// After a cut, the entities of mentions whose text the card no longer writes.
+fn drop_unwritten_entities(card: &mut Value) {
+    let Some(entities) = card.pointer("/msteams/entities").and_then(Value::as_array) else {
+        return;
+    };
+    let kept: Vec<Value> = entities
+        .iter()
+        .filter(|entity| {
+            entity["text"]
+                .as_str()
+                .is_some_and(|text| writes(card, text))
+        })
+        .cloned()
+        .collect();
+    if let Some(slot) = card.pointer_mut("/msteams/entities") {
+        *slot = Value::Array(kept);
+    }
 }
 
 /// `{"type":"message","attachments":[{"contentType":…,"contentUrl":null,"content":CARD}]}`.
@@ -111,12 +160,14 @@ fn add_mention_entities(card: &mut Value, message: &Presentation<'_>) -> bool {
     }
 }
 
-/// Whether any text of `value` holds `needle`.
+/// Whether any text of `value` holds `needle`; Teams' own properties (the entities) aside.
 fn writes(value: &Value, needle: &str) -> bool {
     match value {
         Value::String(text) => text.contains(needle),
         Value::Array(items) => items.iter().any(|item| writes(item, needle)),
-        Value::Object(fields) => fields.values().any(|field| writes(field, needle)),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, field)| key != "msteams" && writes(field, needle)),
         _ => false,
     }
 }
