@@ -231,8 +231,15 @@ impl Template {
         &self,
         message: &Presentation<'_>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, RenderError> {
-        let text = self.render(message)?;
-        match serde_json::from_str(&text) {
+        self.parse_object(&self.render(message)?)
+    }
+
+    /// What a JSON template wrote, as the JSON object it must be.
+    pub fn parse_object(
+        &self,
+        text: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, RenderError> {
+        match serde_json::from_str(text) {
             Ok(serde_json::Value::Object(object)) => Ok(object),
             Ok(_) => Err(RenderError::new(
                 self.setting(),

@@ -29,7 +29,7 @@ pub use message_card::{
     MessageCard, MessageCardFact, MessageCardSection, OpenUri, OpenUriTarget, escape_html,
     theme_color,
 };
-pub use templated::templated;
+pub use templated::{TemplatedMessage, templated};
 
 /// Teams refuses messages over 28 KB. Microsoft's own validator checks the serialized JSON with
 /// `Buffer.byteLength(json) <= 28000`, so that is the bound, in bytes of compact JSON.
@@ -94,7 +94,7 @@ pub fn is_connector_host(host: &str) -> bool {
 pub enum TeamsMessage {
     Adaptive(WorkflowsMessage),
     MessageCard(MessageCard),
-    Template(serde_json::Value),
+    Template(TemplatedMessage),
 }
 
 /// What a card shows, before it is put into either format. Texts are raw (unescaped) and

@@ -3,6 +3,11 @@
 //! Whatever it writes is held to Teams' 28 KB, and a card that writes a configured mention
 //! gets the entity Workflows needs to notify.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use flagger_relay_core::present::Presentation;
@@ -28,22 +33,110 @@ const UNCUT_KEYS: [&str; 8] = [
     "id",
 ];
 
-/// The template's output for one event, ready to post.
+/// What a template wrote, serialized once: measured against 28 KB and posted as it is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct TemplatedMessage(Box<RawValue>);
+
+impl TemplatedMessage {
+    /// The JSON that is posted.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for TemplatedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+/// The parts of a template's output that decide what is done with it, read in one pass that
+/// also checks the whole of it is JSON, without building it.
+#[derive(Deserialize)]
+struct Shape<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "@type", borrow, default)]
+    legacy: Option<Cow<'a, str>>,
+    #[serde(default)]
+    msteams: Option<TeamsShape>,
+    #[serde(default)]
+    attachments: Option<Vec<AttachmentShape>>,
+}
+
+#[derive(Deserialize)]
+struct TeamsShape {
+    #[serde(default)]
+    entities: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentShape {
+    #[serde(default)]
+    content: Option<CardShape>,
+}
+
+#[derive(Deserialize)]
+struct CardShape {
+    #[serde(default)]
+    msteams: Option<TeamsShape>,
+}
+
+const NOT_A_CARD: &str = r#"the output is neither an Adaptive Card ("type": "AdaptiveCard"), a Workflows message ("type": "message") nor a MessageCard ("@type": "MessageCard")"#;
+
+/// The template's output for one event, ready to post. Most outputs are posted as written
+/// (an Adaptive Card in the envelope): only one that needs a mention entity added, or a cut
+/// to fit 28 KB, is taken apart and put together again.
 pub fn templated(
     template: &Template,
     message: &Presentation<'_>,
 ) -> Result<TeamsMessage, RenderError> {
-    let object = template.render_object(message)?;
+    let text = template.render(message)?;
+    let unserializable =
+        |err: serde_json::Error| RenderError::new(template.setting(), err.to_string());
+    if let Ok(shape) = serde_json::from_str::<Shape>(&text) {
+        let has_entities = |teams: &Option<TeamsShape>| {
+            teams.as_ref().is_some_and(|teams| teams.entities.is_some())
+        };
+        let (card, has_entities) = match (shape.kind.as_deref(), shape.legacy.as_deref()) {
+            (Some("AdaptiveCard"), _) => (true, has_entities(&shape.msteams)),
+            (Some("message"), _) => {
+                let card = shape
+                    .attachments
+                    .as_ref()
+                    .and_then(|attachments| attachments.first())
+                    .and_then(|attachment| attachment.content.as_ref());
+                (false, card.is_some_and(|card| has_entities(&card.msteams)))
+            }
+            // Connectors cannot mention: nothing to add to a MessageCard.
+            (_, Some("MessageCard")) => (false, true),
+            _ => return Err(RenderError::new(template.setting(), NOT_A_CARD)),
+        };
+        let json = if card {
+            format!(
+                r#"{{"type":"message","attachments":[{{"contentType":"{ADAPTIVE_CARD_CONTENT_TYPE}","contentUrl":null,"content":{}}}]}}"#,
+                text.trim()
+            )
+        } else {
+            text.clone()
+        };
+        let needs_entities = !has_entities
+            && message
+                .mentions
+                .iter()
+                .any(|mention| json.contains(&mention.text));
+        if !needs_entities && json.len() <= MAX_PAYLOAD_BYTES {
+            let raw = RawValue::from_string(json).map_err(unserializable)?;
+            return Ok(TeamsMessage::Template(TemplatedMessage(raw)));
+        }
+    }
+    let object = template.parse_object(&text)?;
     let kind = object.get("type").and_then(Value::as_str);
     let mut payload = match (kind, object.get("@type").and_then(Value::as_str)) {
         (Some("AdaptiveCard"), _) => envelope(object),
         (Some("message"), _) | (_, Some("MessageCard")) => Value::Object(object),
-        _ => {
-            return Err(RenderError::new(
-                template.setting(),
-                r#"the output is neither an Adaptive Card ("type": "AdaptiveCard"), a Workflows message ("type": "message") nor a MessageCard ("@type": "MessageCard")"#,
-            ));
-        }
+        _ => return Err(RenderError::new(template.setting(), NOT_A_CARD)),
     };
     let too_big = |size| {
         RenderError::new(
@@ -53,15 +146,42 @@ pub fn templated(
             ),
         )
     };
-    fit(&mut payload).map_err(too_big)?;
-    // After the cut, so that only mentions the card still writes get an entity.
-    let added = payload
+    // Entities first, so that the card is serialized once in the common case.
+    let entities = payload
         .pointer_mut("/attachments/0/content")
         .is_some_and(|card| add_mention_entities(card, message));
-    if added {
+    let mut json = serde_json::to_string(&payload).map_err(unserializable)?;
+    if json.len() > MAX_PAYLOAD_BYTES {
         fit(&mut payload).map_err(too_big)?;
+        if entities && let Some(card) = payload.pointer_mut("/attachments/0/content") {
+            drop_unwritten_entities(card);
+        }
+        json = serde_json::to_string(&payload).map_err(unserializable)?;
+        if json.len() > MAX_PAYLOAD_BYTES {
+            return Err(too_big(json.len()));
+        }
     }
-    Ok(TeamsMessage::Template(payload))
+    let raw = RawValue::from_string(json).map_err(unserializable)?;
+    Ok(TeamsMessage::Template(TemplatedMessage(raw)))
+}
+
+/// After a cut, the entities of mentions whose text the card no longer writes.
+fn drop_unwritten_entities(card: &mut Value) {
+    let Some(entities) = card.pointer("/msteams/entities").and_then(Value::as_array) else {
+        return;
+    };
+    let kept: Vec<Value> = entities
+        .iter()
+        .filter(|entity| {
+            entity["text"]
+                .as_str()
+                .is_some_and(|text| writes(card, text))
+        })
+        .cloned()
+        .collect();
+    if let Some(slot) = card.pointer_mut("/msteams/entities") {
+        *slot = Value::Array(kept);
+    }
 }
 
 /// `{"type":"message","attachments":[{"contentType":…,"contentUrl":null,"content":CARD}]}`.
@@ -111,12 +231,14 @@ fn add_mention_entities(card: &mut Value, message: &Presentation<'_>) -> bool {
     }
 }
 
-/// Whether any text of `value` holds `needle`.
+/// Whether any text of `value` holds `needle`; Teams' own properties (the entities) aside.
 fn writes(value: &Value, needle: &str) -> bool {
     match value {
         Value::String(text) => text.contains(needle),
         Value::Array(items) => items.iter().any(|item| writes(item, needle)),
-        Value::Object(fields) => fields.values().any(|field| writes(field, needle)),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, field)| key != "msteams" && writes(field, needle)),
         _ => false,
     }
 }
