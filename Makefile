@@ -94,8 +94,12 @@ unit:
 # legacy connector's MessageCards are not Adaptive Cards and have no validator).
 validate-payloads:
 	node validators/test/run.js
-	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl target/payloads/slack-bot.jsonl target/payloads/slack-gate.jsonl | $(VALIDATE) slack
-	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl target/payloads/teams-gate.jsonl | $(VALIDATE) teams
+	cat target/payloads/slack.jsonl target/payloads/slack-alertmanager.jsonl target/payloads/slack-bot.jsonl target/payloads/slack-gate.jsonl \
+	  target/payloads/slack-links.jsonl target/payloads/slack-templates.jsonl target/payloads/slack-templates-hostile.jsonl \
+	  target/payloads/slack-templates-readme.jsonl | $(VALIDATE) slack
+	cat target/payloads/teams.jsonl target/payloads/teams-limits.jsonl target/payloads/teams-alertmanager.jsonl target/payloads/teams-gate.jsonl \
+	  target/payloads/teams-links.jsonl target/payloads/teams-templates.jsonl target/payloads/teams-templates-hostile.jsonl \
+	  target/payloads/teams-templates-store.jsonl | $(VALIDATE) teams
 
 # Each checkov finding the template accepts is skipped in the resource's Metadata, with why.
 template:

@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use flagger_relay_core::{Classification, Notification, Relay};
+use flagger_relay_core::{Classification, Notification, Presentation, Relay};
 use flagger_relay_slack::bot::rollout::{
     RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key,
 };
 use flagger_relay_slack::bot::summary;
-use flagger_relay_tests::{Call, env, lifecycles, read, root};
+use flagger_relay_tests::{Call, OPEN, env, lifecycles, read, root};
 use serde_json::{Value, json};
 
 /// The channel bot-mode messages name; any ID will do for a picture.
@@ -43,18 +43,24 @@ struct Event {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Outcome<()> {
     let (out, only) = arguments()?;
-    let dry = [("DRY_RUN", "1")];
+    // Requests come from this program only: the functions serve without a token, on purpose.
+    let dry = [("DRY_RUN", "1"), OPEN];
     let slack = flagger_relay_slack::relay_from_env(&env(&dry))?;
     let teams = flagger_relay_teams::relay_from_env(&env(&dry))?;
     let messagecard = flagger_relay_teams::relay_from_env(&env(&[
         ("DRY_RUN", "1"),
+        OPEN,
         ("TEAMS_CARD_FORMAT", "messagecard"),
     ]))?;
-    let sns =
-        flagger_relay_sns::relay_from_env(&env(&[("DRY_RUN", "1"), ("AWS_REGION", "us-east-1")]))
-            .await?;
+    let sns = flagger_relay_sns::relay_from_env(&env(&[
+        ("DRY_RUN", "1"),
+        OPEN,
+        ("AWS_REGION", "us-east-1"),
+    ]))
+    .await?;
     let bot = flagger_relay_slack::relay_from_env(&env(&[
         ("DRY_RUN", "1"),
+        OPEN,
         ("SLACK_BOT_TOKEN", BOT_TOKEN),
         ("SLACK_CHANNEL_ID", CHANNEL),
     ]))?;
@@ -231,7 +237,7 @@ impl Threads {
         let calls = match self.rollouts.get(&key) {
             None => {
                 let state = RolloutState::open(&step);
-                let parent = summary::parent(&notification, &state, CHANNEL, None);
+                let parent = summary::parent(&notification, &state, CHANNEL, None, &[]);
                 self.posted += 1;
                 let ts = format!("1764000000.{:06}", self.posted * 100);
                 // The `ts` Slack answers with: the thread's name from here on.
@@ -241,9 +247,11 @@ impl Threads {
                 vec![post]
             }
             Some((ts, state)) => {
-                let reply = summary::event(&notification, &classification, CHANNEL, Some(ts));
+                // The built-in message: no links or mentions configured.
+                let presentation = Presentation::new(&notification, &classification);
+                let reply = summary::event(&presentation, CHANNEL, Some(ts));
                 let next = state.advance(&step);
-                let update = summary::parent(&notification, &next, CHANNEL, Some(ts));
+                let update = summary::parent(&notification, &next, CHANNEL, Some(ts), &[]);
                 let calls = vec![
                     call("chat.postMessage", &reply)?,
                     call("chat.update", &update)?,

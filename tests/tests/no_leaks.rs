@@ -267,7 +267,7 @@ async fn slack_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN_SECRET_ARN", &token),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("both secrets resolve");
     assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some(TOKEN));
@@ -314,7 +314,7 @@ async fn teams_with_secrets_from_the_stores_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("the secret resolves");
     let relay =
@@ -537,7 +537,7 @@ async fn invalid_configuration_leaks_nothing() {
             ),
         ]),
     ] {
-        let err = resolve_with(&env, DESTINATIONS, || async { store() })
+        let err = resolve_with(&env, DESTINATIONS, &[], || async { store() })
             .await
             .expect_err("refused");
         assert_clean("a secret reference error", &err.to_string());
@@ -584,7 +584,7 @@ async fn secret_store_failures_leak_nothing() {
         ("an unreachable store", &missing, unreachable.as_str()),
     ] {
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", arn.as_str())]);
-        let err = resolve_with(&env, DESTINATIONS, || async { sdk_config(endpoint) })
+        let err = resolve_with(&env, DESTINATIONS, &[], || async { sdk_config(endpoint) })
             .await
             .expect_err(what);
         assert_clean(&format!("the error for {what}"), &err.to_string());
@@ -632,7 +632,7 @@ async fn slack_bot_mode_leaks_nothing() {
         ("RELAY_TOKEN", TOKEN),
         ("CHATTER", "forward"),
     ]);
-    let resolved = resolve_with(&env, DESTINATIONS, || async { store() })
+    let resolved = resolve_with(&env, DESTINATIONS, &[], || async { store() })
         .await
         .expect("the bot token resolves");
     let relay =
@@ -746,7 +746,7 @@ async fn the_gate_leaks_nothing() {
         ("SLACK_API_URL", &format!("{}/api", slack.uri())),
         ("APPROVERS", "U0ALICE"),
     ]);
-    let resolved = resolve_with(&env, flagger_relay_gate::SECRETS, || async { store() })
+    let resolved = resolve_with(&env, flagger_relay_gate::SECRETS, &[], || async { store() })
         .await
         .expect("the gate's secrets resolve");
     let gate = flagger_relay_gate::GateFunction::from_env(&resolved)

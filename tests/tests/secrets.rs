@@ -61,7 +61,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 async fn resolve(
     env: &HashMap<String, String>,
 ) -> Result<ResolvedEnv<'_, HashMap<String, String>>, SecretError> {
-    resolve_with(env, DESTINATIONS, || async { function_sdk() }).await
+    resolve_with(env, DESTINATIONS, &[], || async { function_sdk() }).await
 }
 
 async fn slack() -> MockServer {
@@ -305,7 +305,7 @@ mod cold_start_errors {
             ),
         ] {
             let env = vars(&[(reference, arn)]);
-            let err = resolve_with(&env, DESTINATIONS, || async { denied_sdk.clone() })
+            let err = resolve_with(&env, DESTINATIONS, &[], || async { denied_sdk.clone() })
                 .await
                 .expect_err("access is denied");
             // AWS answers `AccessDeniedException` in a JSON body, which the SDK reads with its
@@ -388,7 +388,7 @@ mod cold_start_errors {
             ("RELAY_TOKEN_SECRET_ARN", &token),
         ]);
         let started = std::time::Instant::now();
-        let err = resolve_with(&env, DESTINATIONS, || async {
+        let err = resolve_with(&env, DESTINATIONS, &[], || async {
             sdk_config(&endpoint, "us-east-1", dummy_credentials())
         })
         .await
@@ -413,7 +413,7 @@ mod cold_start_errors {
         let arn =
             format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:flagger-relay/unreachable");
         let env = vars(&[("RELAY_TOKEN_SECRET_ARN", &arn)]);
-        let err = resolve_with(&env, DESTINATIONS, || async {
+        let err = resolve_with(&env, DESTINATIONS, &[], || async {
             sdk_config(&endpoint, "us-east-1", dummy_credentials())
         })
         .await

@@ -150,7 +150,8 @@ fn expected(relay: &Relay<SnsTopic>, body: &[u8]) -> (SnsPublish, Received) {
     let classification = notification.classify();
     let publish = relay
         .destination()
-        .render(&Presentation::new(&notification, &classification));
+        .render(&Presentation::new(&notification, &classification))
+        .expect("the built-in rendering never fails");
     let message: Value = serde_json::from_str(publish.message()).expect("the message is JSON");
     let received = Received {
         message: message["default"]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::deliver::{RetryPolicy, TlsRoots};
 use crate::filter::{Filter, FilterError};
+use crate::present::Links;
 
 /// Where settings come from: the process environment in Lambda, a map in tests.
 pub trait Env {
@@ -57,6 +58,10 @@ pub enum ConfigError {
         name: &'static str,
         expected: &'static str,
     },
+    /// A setting whose value does not follow its format (`LINKS`, `SLACK_MENTIONS`), or a
+    /// template that does not compile; the problem names the part at fault.
+    #[error("{name} is malformed: {problem}")]
+    Malformed { name: &'static str, problem: String },
     #[error(transparent)]
     Filter(#[from] FilterError),
     #[error("could not build the HTTP client: {0}")]
@@ -130,6 +135,8 @@ pub struct RelaySettings {
     pub deadline_margin: Duration,
     /// `DEAD_LETTER_QUEUE_URL`: where undeliverable events are parked.
     pub dead_letter_queue_url: Option<String>,
+    /// `LINKS`: the links every message carries, filled from each event.
+    pub links: Links,
     /// `DEDUP_TABLE`: the DynamoDB table that keeps Flagger's retries from posting twice.
     pub dedup_table: Option<String>,
 }
@@ -157,6 +164,10 @@ impl RelaySettings {
             },
             deadline_margin: Duration::from_millis(1500),
             dead_letter_queue_url: env.var("DEAD_LETTER_QUEUE_URL"),
+            links: match env.var("LINKS") {
+                Some(raw) => Links::parse("LINKS", &raw)?,
+                None => Links::default(),
+            },
             dedup_table: env.var("DEDUP_TABLE").map(|table| table.trim().to_owned()),
         })
     }

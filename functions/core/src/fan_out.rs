@@ -14,6 +14,7 @@ use crate::alertmanager::AlertGroup;
 use crate::classify::{Severity, Stage};
 use crate::event::{CanaryEvent, EventError};
 use crate::notification::Notification;
+use crate::present::Link;
 
 // The SNS function's document: written by the SNS function, read back here by the functions
 // subscribed to its topic, so its shape is defined once, for both sides. `SCHEMA.md` in the
@@ -48,6 +49,9 @@ pub struct AlertsDocument {
     pub severity: Severity,
     /// The webhook payload as Alertmanager sent it (version 4).
     pub alertmanager: AlertGroup,
+    /// The links the deployment configured (`LINKS`), filled from the group; absent without.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     /// Set when alerts or annotation texts had to be left out to fit SNS's limit.
     pub truncated: bool,
 }
@@ -69,6 +73,10 @@ pub struct EventDocument {
     /// What the classifier read out of the message (weights, metric, hook, reason …), as
     /// [`crate::classify::Details`] serializes it.
     pub details: serde_json::Value,
+    /// The links the deployment configured (`LINKS`), filled from the event; absent without.
+    /// Added under schema 1: a new field, which consumers ignore until they read it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     /// Set when a field had to be shortened (or user metadata left out) to fit SNS's limit.
     pub truncated: bool,
 }

@@ -17,6 +17,7 @@ pub mod classify;
 pub mod filter;
 pub mod log_sampling;
 pub mod present;
+pub mod template;
 pub mod text;
 
 // What goes out: one relay per invocation, delivery with its verdicts and retries, and what
@@ -70,14 +71,16 @@ pub fn init_tracing() {
 }
 
 /// The process environment with every `*_SECRET_ARN` reference among the relay's and the
-/// destination's secret settings fetched from its store, read once at cold start; a
-/// reference that cannot be read ends the cold start with one log line.
+/// destination's secret settings, and every `*_PARAMETER` among the destination's template
+/// settings, fetched from its store, read once at cold start; a reference that cannot be read
+/// ends the cold start with one log line.
 pub async fn environment(
     function: &str,
     secrets: &[secrets::SecretSetting],
+    parameters: &[secrets::ParameterSetting],
 ) -> secrets::ResolvedEnv<'static, config::ProcessEnv> {
     static PROCESS: config::ProcessEnv = config::ProcessEnv;
-    secrets::resolve(&PROCESS, secrets)
+    secrets::resolve(&PROCESS, secrets, parameters)
         .await
         .unwrap_or_else(|err| exit_on_config_error(function, &err))
 }

@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::classify::{Classification, Severity};
 use crate::config::RelaySettings;
 use crate::contract::{DeadLetter, Outcome, admit};
 use crate::dead_letter::{DeadLetterQueue, DeadLetterRecord};
@@ -18,8 +19,9 @@ use crate::fan_out::{self, SnsEvent};
 use crate::log_sampling::{LogSampler, Sample, Suppressed};
 use crate::metrics::{EventMetrics, MetricsSink};
 use crate::notification::Notification;
-use crate::present::Presentation;
+use crate::present::{Mention, Presentation};
 use crate::redact::Redactor;
+pub use crate::template::RenderError;
 
 /// A place events go: Slack, Teams, SNS. A destination is two things: how a message looks
 /// there, and how it gets there.
@@ -30,8 +32,14 @@ pub trait Destination: Send + Sync + 'static {
     /// What is sent, and what a dry run shows.
     type Payload: Serialize + Send + Sync;
 
-    /// How a message looks here. Pure.
-    fn render(&self, message: &Presentation<'_>) -> Self::Payload;
+    /// How a message looks here. Pure. Fails only where the deployment words the message
+    /// itself (a template), and then for this event alone: it is a permanent failure.
+    fn render(&self, message: &Presentation<'_>) -> Result<Self::Payload, RenderError>;
+
+    /// Who a message of this severity notifies here (`SLACK_MENTIONS`); no one by default.
+    fn mentions(&self, _severity: Severity) -> &[Mention] {
+        &[]
+    }
 
     /// Gets one message to the destination before `deadline`. Every call it makes is retried
     /// on its own with `retry`, so that a retry never repeats a call that went through; for a
@@ -282,45 +290,51 @@ impl<D: Destination> Relay<D> {
         if !self.settings.filter.passes(notification, &classification) {
             return Outcome::Filtered { stage, severity };
         }
-        let message = Presentation::new(notification, &classification);
-        if self.settings.dry_run {
-            let payload = self.destination.render(&message);
-            let payload = serde_json::to_value(&payload).unwrap_or_default();
-            return Outcome::DryRun {
-                payload,
-                stage,
-                severity,
+        let message = self.present(notification, &classification);
+        let mut ticket = None;
+        let sent = if self.settings.dry_run {
+            match self.destination.render(&message) {
+                Ok(payload) => {
+                    let payload = serde_json::to_value(&payload).unwrap_or_default();
+                    return Outcome::DryRun {
+                        payload,
+                        stage,
+                        severity,
+                    };
+                }
+                Err(err) => Err(DeliveryFailure::from(err)),
+            }
+        } else {
+            ticket = match &self.dedup {
+                None => None,
+                Some(dedup) => match dedup.claim(D::KIND, raw, deadline).await {
+                    Claim::Won(ticket) => Some((dedup, ticket)),
+                    Claim::Duplicate => {
+                        return Outcome::Duplicate {
+                            stage,
+                            severity,
+                            parked: None,
+                        };
+                    }
+                    Claim::Parked { status } => {
+                        return Outcome::Duplicate {
+                            stage,
+                            severity,
+                            parked: Some(
+                                lambda_http::http::StatusCode::from_u16(status)
+                                    .unwrap_or(lambda_http::http::StatusCode::SERVICE_UNAVAILABLE),
+                            ),
+                        };
+                    }
+                    Claim::Skipped(reason) => {
+                        // Never a gate on delivery: at worst, Flagger's retry is posted twice.
+                        tracing::warn!(table = dedup.table(), reason = %self.redactor.redact(&reason), "dedup skipped; delivering");
+                        None
+                    }
+                },
             };
-        }
-        let ticket = match &self.dedup {
-            None => None,
-            Some(dedup) => match dedup.claim(D::KIND, raw, deadline).await {
-                Claim::Won(ticket) => Some((dedup, ticket)),
-                Claim::Duplicate => {
-                    return Outcome::Duplicate {
-                        stage,
-                        severity,
-                        parked: None,
-                    };
-                }
-                Claim::Parked { status } => {
-                    return Outcome::Duplicate {
-                        stage,
-                        severity,
-                        parked: Some(
-                            lambda_http::http::StatusCode::from_u16(status)
-                                .unwrap_or(lambda_http::http::StatusCode::SERVICE_UNAVAILABLE),
-                        ),
-                    };
-                }
-                Claim::Skipped(reason) => {
-                    // Never a gate on delivery: at worst, Flagger's retry is posted twice.
-                    tracing::warn!(table = dedup.table(), reason = %self.redactor.redact(&reason), "dedup skipped; delivering");
-                    None
-                }
-            },
+            self.deliver_message(&message, deadline).await
         };
-        let sent = self.deliver_message(&message, deadline).await;
         let outcome = match sent {
             Ok(delivered) => Outcome::Delivered {
                 delivered,
@@ -365,8 +379,21 @@ impl<D: Destination> Relay<D> {
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let classification = notification.classify();
-        let message = Presentation::new(notification, &classification);
+        let message = self.present(notification, &classification);
         self.deliver_message(&message, deadline).await
+    }
+
+    /// The one place a notification becomes a presentation: with the links the deployment
+    /// configured, filled from this event, and whoever the destination mentions at its
+    /// severity.
+    fn present<'n>(
+        &self,
+        notification: &'n Notification,
+        classification: &'n Classification,
+    ) -> Presentation<'n> {
+        Presentation::new(notification, classification)
+            .with_links(self.settings.links.resolve(notification, classification))
+            .with_mentions(self.destination.mentions(classification.severity).to_vec())
     }
 
     /// The one place a destination's failure is redacted before anyone reads it.
@@ -628,8 +655,11 @@ mod tests {
         const KIND: &'static str = "recorder";
         type Payload = String;
 
-        fn render(&self, message: &Presentation<'_>) -> String {
-            message.title.clone()
+        fn render(&self, message: &Presentation<'_>) -> Result<String, RenderError> {
+            if message.title.contains("unrenderable") {
+                return Err(RenderError::new("RECORDER_TEMPLATE", "no such key"));
+            }
+            Ok(message.title.clone())
         }
 
         async fn deliver(
@@ -638,8 +668,9 @@ mod tests {
             _retry: &RetryPolicy,
             _deadline: Instant,
         ) -> Result<Delivered, DeliveryFailure> {
+            let payload = self.render(message)?;
             if let Ok(mut delivered) = self.delivered.lock() {
-                delivered.push(self.render(message));
+                delivered.push(payload);
             }
             self.answer.map_err(|class| DeliveryFailure {
                 class,
@@ -748,6 +779,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_event_its_template_cannot_render_is_a_502_naming_the_setting() {
+        let unrenderable = ADVANCE.replace("\"name\":\"podinfo\"", "\"name\":\"unrenderable\"");
+        for settings in [&[OPEN][..], &[OPEN, ("DRY_RUN", "1")][..]] {
+            let relay = relay(settings, delivered());
+            let (status, body) = answer(&relay, post(None, &unrenderable)).await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+            assert_eq!(body["status"], "rejected");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("RECORDER_TEMPLATE could not render this event: no such key"),
+                "{body}"
+            );
+            assert!(relay.destination().titles().is_empty());
+        }
+    }
+
+    #[tokio::test]
     async fn every_event_but_a_rehearsal_leaves_one_metrics_line() {
         let cases = [
             (
@@ -800,6 +848,32 @@ mod tests {
                 assert!(!lines[0].contains("hooks.example/secret"), "{document}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn every_message_carries_the_configured_links_filled_from_its_event() {
+        let relay = relay(
+            &[
+                OPEN,
+                (
+                    "LINKS",
+                    "Dashboard=https://g.example/d?ns={namespace}&c={name};Revision=https://g.example/r/{checksum}",
+                ),
+            ],
+            delivered(),
+        );
+        let notification = Notification::from_slice(ADVANCE.as_bytes()).expect("an event");
+        let classification = notification.classify();
+        let message = relay.present(&notification, &classification);
+        assert_eq!(
+            message.links,
+            [crate::present::Link {
+                label: "Dashboard".into(),
+                url: "https://g.example/d?ns=test&c=podinfo".into()
+            }],
+            "the event has no checksum: no half-filled revision link"
+        );
+        assert!(message.mentions.is_empty());
     }
 
     #[tokio::test]

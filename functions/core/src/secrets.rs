@@ -19,6 +19,13 @@
 //! store is meant to end. An empty value counts as unset, so templates may pass `""` for the
 //! form they do not use.
 //!
+//! Message templates (`SLACK_TEMPLATE`, `TEAMS_TEMPLATE`, `SNS_SUBJECT_TEMPLATE`,
+//! `SNS_EMAIL_TEMPLATE`) outgrow the 4 KB Lambda gives all environment variables together, so
+//! each may be read instead from the SSM parameter named in the same setting ending in
+//! `_PARAMETER`: a parameter name (`/flagger-relay/slack-template`, read in the function's own
+//! region) or its ARN. A template is not a secret: a `String` parameter is fine, a
+//! `SecureString` is decrypted. The same rules apply: read once, both forms set is refused.
+//!
 //! The AWS SDK configuration is loaded only when at least one reference is set: a function
 //! configured with plain values makes no AWS call at all. Errors name the setting, the AWS
 //! operation and AWS's error code, and never a secret value.
@@ -49,10 +56,20 @@ pub const RELAY_SECRETS: &[SecretSetting] = &[SecretSetting {
     reference: "RELAY_TOKEN_SECRET_ARN",
 }];
 
+/// A setting that may be read from an SSM parameter, and the setting that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterSetting {
+    pub name: &'static str,
+    pub reference: &'static str,
+}
+
+/// SSM's limit for a parameter name.
+const PARAMETER_NAME_LIMIT: usize = 2048;
+
 /// A cold start happens while Flagger waits for its answer (10 s by default), so reading the
-/// secrets may take only a bounded part of that, every reference and retry included:
-/// [`STORE_BUDGET`]. A store that does not answer in it ends the cold start with our error
-/// message, and the invocation that follows still has the rest of Flagger's patience.
+/// secrets and parameters may take only a bounded part of that, every reference and retry
+/// included: [`STORE_BUDGET`]. A store that does not answer in it ends the cold start with our
+/// error message, and the invocation that follows still has the rest of Flagger's patience.
 pub const STORE_BUDGET: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -198,11 +215,55 @@ impl SecretReference {
     }
 }
 
+/// A `…_PARAMETER` value: a parameter's name, read in the function's region, or its ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterReference {
+    /// What `GetParameter` is given: the name or the ARN, as set.
+    pub id: String,
+    /// The ARN's region; `None` for a name.
+    pub region: Option<String>,
+}
+
+impl ParameterReference {
+    pub fn parse(reference: &'static str, raw: &str) -> Result<Self, SecretError> {
+        let raw = raw.trim();
+        if raw.starts_with("arn:") {
+            let arn = SecretReference::parse(reference, raw)?;
+            if arn.store != SecretStore::ParameterStore {
+                return Err(SecretError::InvalidReference {
+                    reference,
+                    problem: "expected an SSM parameter name or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME".into(),
+                });
+            }
+            return Ok(ParameterReference {
+                id: arn.arn,
+                region: Some(arn.region),
+            });
+        }
+        let name_shaped = !raw.is_empty()
+            && raw.len() <= PARAMETER_NAME_LIMIT
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'));
+        if !name_shaped {
+            return Err(SecretError::InvalidReference {
+                reference,
+                problem: "an SSM parameter name holds only letters, digits and _.-/".into(),
+            });
+        }
+        Ok(ParameterReference {
+            id: raw.to_owned(),
+            region: None,
+        })
+    }
+}
+
 /// The environment with each referenced secret in place of its reference: what the functions'
 /// `relay_from_env` read. Its `Debug` shows which settings came from a store, never a value.
 pub struct ResolvedEnv<'e, E> {
     base: &'e E,
     settings: Vec<SecretSetting>,
+    parameters: Vec<ParameterSetting>,
     fetched: HashMap<&'static str, String>,
 }
 
@@ -216,11 +277,13 @@ impl<E: Env> Env for ResolvedEnv<'_, E> {
 }
 
 impl<E> ResolvedEnv<'_, E> {
-    /// The settings whose values came from a store, in the order they were declared.
+    /// The settings whose values came from a store, in the order they were declared: secrets,
+    /// then parameters.
     pub fn from_store(&self) -> Vec<&'static str> {
         self.settings
             .iter()
             .map(|s| s.name)
+            .chain(self.parameters.iter().map(|s| s.name))
             .filter(|name| self.fetched.contains_key(name))
             .collect()
     }
@@ -234,14 +297,16 @@ impl<E> fmt::Debug for ResolvedEnv<'_, E> {
     }
 }
 
-/// Reads every referenced secret of `destination`'s settings and the relay's own with the
-/// SDK's default configuration (the Lambda role's credentials; `AWS_ENDPOINT_URL` redirects it
+/// Reads every referenced secret of `destination`'s settings and the relay's own, and every
+/// parameter that names one of `parameters` (the destination's templates), with the SDK's
+/// default configuration (the Lambda role's credentials; `AWS_ENDPOINT_URL` redirects it
 /// to a local store). Call once, in `main`.
 pub async fn resolve<'e, E: Env>(
     env: &'e E,
     destination: &[SecretSetting],
+    parameters: &[ParameterSetting],
 ) -> Result<ResolvedEnv<'e, E>, SecretError> {
-    resolve_with(env, destination, || {
+    resolve_with(env, destination, parameters, || {
         aws_config::load_defaults(BehaviorVersion::latest())
     })
     .await
@@ -252,6 +317,7 @@ pub async fn resolve<'e, E: Env>(
 pub async fn resolve_with<'e, E, F, Fut>(
     env: &'e E,
     destination: &[SecretSetting],
+    parameters: &[ParameterSetting],
     sdk_config: F,
 ) -> Result<ResolvedEnv<'e, E>, SecretError>
 where
@@ -275,11 +341,26 @@ where
         }
         references.push((setting, SecretReference::parse(setting.reference, &raw)?));
     }
+    let parameter_settings = parameters.to_vec();
+    let mut parameters = Vec::new();
+    for &setting in &parameter_settings {
+        let Some(raw) = env.var(setting.reference) else {
+            continue;
+        };
+        if env.var(setting.name).is_some() {
+            return Err(SecretError::Ambiguous {
+                name: setting.name,
+                reference: setting.reference,
+            });
+        }
+        parameters.push((setting, ParameterReference::parse(setting.reference, &raw)?));
+    }
     let mut fetched = HashMap::new();
-    if references.is_empty() {
+    if references.is_empty() && parameters.is_empty() {
         return Ok(ResolvedEnv {
             base: env,
             settings,
+            parameters: parameter_settings,
             fetched,
         });
     }
@@ -289,14 +370,37 @@ where
         operation: store.operation(),
         code: None,
         detail: format!(
-            "no answer within {} s, the time a cold start may spend on its secrets",
+            "no answer within {} s, the time a cold start may spend on its settings",
             STORE_BUDGET.as_secs()
         ),
     };
-    let first = &references[0];
+    // The first read waits on the SDK's configuration: a timeout there is that read's.
+    let (first, first_store) = references
+        .first()
+        .map(|(setting, reference)| (setting.reference, reference.store))
+        .or_else(|| {
+            parameters
+                .first()
+                .map(|(setting, _)| (setting.reference, SecretStore::ParameterStore))
+        })
+        .unwrap_or((RELAY_SECRETS[0].reference, SecretStore::SecretsManager));
     let sdk = tokio::time::timeout_at(until, sdk_config())
         .await
-        .map_err(|_| late(first.0.reference, first.1.store))?;
+        .map_err(|_| late(first, first_store))?;
+    for (setting, parameter) in parameters {
+        let value =
+            tokio::time::timeout_at(until, fetch_parameter(&sdk, setting.reference, &parameter))
+                .await
+                .map_err(|_| late(setting.reference, SecretStore::ParameterStore))??;
+        if value.trim().is_empty() {
+            return Err(SecretError::Unusable {
+                reference: setting.reference,
+                problem: "the stored value is empty",
+            });
+        }
+        tracing::debug!(setting = setting.name, "setting read from Parameter Store");
+        fetched.insert(setting.name, value);
+    }
     for (setting, reference) in references {
         let value = tokio::time::timeout_at(until, fetch(&sdk, setting.reference, &reference))
             .await
@@ -316,6 +420,7 @@ where
     Ok(ResolvedEnv {
         base: env,
         settings,
+        parameters: parameter_settings,
         fetched,
     })
 }
@@ -390,6 +495,40 @@ async fn fetch(
             })
         }
     }
+}
+
+/// A template from Parameter Store: a `String` or a `SecureString` (decrypted), in the ARN's
+/// region or, for a name, the function's own.
+async fn fetch_parameter(
+    sdk: &SdkConfig,
+    reference: &'static str,
+    parameter: &ParameterReference,
+) -> Result<String, SecretError> {
+    let mut config = aws_sdk_ssm::config::Builder::from(sdk).timeout_config(timeouts());
+    if let Some(region) = &parameter.region {
+        config = config.region(Region::new(region.clone()));
+    }
+    let output = aws_sdk_ssm::Client::from_conf(config.build())
+        .get_parameter()
+        .name(&parameter.id)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|err| fetch_error(reference, "GetParameter", &err))?;
+    let parameter = output.parameter.ok_or(SecretError::Unusable {
+        reference,
+        problem: "Parameter Store answered without the parameter",
+    })?;
+    if parameter.r#type == Some(ParameterType::StringList) {
+        return Err(SecretError::Unusable {
+            reference,
+            problem: "the parameter is a StringList; store the template as a String",
+        });
+    }
+    parameter.value.ok_or(SecretError::Unusable {
+        reference,
+        problem: "the parameter has no value",
+    })
 }
 
 /// AWS's code and message for a refusal; for a store that could not be reached, the SDK's
@@ -471,6 +610,11 @@ mod tests {
     const SLACK: &[SecretSetting] = &[SecretSetting {
         name: "SLACK_WEBHOOK_URL",
         reference: "SLACK_WEBHOOK_URL_SECRET_ARN",
+    }];
+    /// A destination's template declaration, as the Teams function makes it.
+    const TEAMS_TEMPLATE: &[ParameterSetting] = &[ParameterSetting {
+        name: "TEAMS_TEMPLATE",
+        reference: "TEAMS_TEMPLATE_PARAMETER",
     }];
     use std::cell::Cell;
 
@@ -569,7 +713,7 @@ mod tests {
                 "https://hooks.slack.com/services/T/B/x",
             ),
         ]);
-        let resolved = resolve_with(&base, SLACK, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
         assert_eq!(
             resolved.var("SLACK_WEBHOOK_URL").as_deref(),
@@ -585,7 +729,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", "  "),
         ]);
-        let resolved = resolve_with(&base, SLACK, no_sdk).await.unwrap();
+        let resolved = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap();
         assert_eq!(resolved.var("RELAY_TOKEN").as_deref(), Some("plain-token"));
     }
 
@@ -595,7 +739,7 @@ mod tests {
             ("RELAY_TOKEN", "plain-token"),
             ("RELAY_TOKEN_SECRET_ARN", PARAMETER_ARN),
         ]);
-        let err = resolve_with(&base, SLACK, no_sdk).await.unwrap_err();
+        let err = resolve_with(&base, SLACK, &[], no_sdk).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "RELAY_TOKEN and RELAY_TOKEN_SECRET_ARN are both set: set only one of them"
@@ -611,7 +755,7 @@ mod tests {
             ("SLACK_WEBHOOK_URL_SECRET_ARN", SECRET_ARN),
             ("RELAY_TOKEN_SECRET_ARN", "relay-token"),
         ]);
-        let err = resolve_with(&base, SLACK, || {
+        let err = resolve_with(&base, SLACK, &[], || {
             loaded.set(true);
             no_sdk()
         })
@@ -622,11 +766,59 @@ mod tests {
     }
 
     #[test]
+    fn a_template_parameter_is_a_name_or_an_ssm_arn() {
+        assert_eq!(
+            ParameterReference::parse(
+                "SLACK_TEMPLATE_PARAMETER",
+                " /flagger-relay/slack-template\n"
+            ),
+            Ok(ParameterReference {
+                id: "/flagger-relay/slack-template".into(),
+                region: None
+            })
+        );
+        assert_eq!(
+            ParameterReference::parse("SLACK_TEMPLATE_PARAMETER", PARAMETER_ARN),
+            Ok(ParameterReference {
+                id: PARAMETER_ARN.into(),
+                region: Some("eu-west-1".into())
+            })
+        );
+        for raw in [
+            SECRET_ARN,
+            "arn:aws:ssm:eu-west-1:1:parameter/x",
+            "{{ title }}",
+            "a b",
+        ] {
+            let err = ParameterReference::parse("SLACK_TEMPLATE_PARAMETER", raw).unwrap_err();
+            assert_eq!(err.setting(), "SLACK_TEMPLATE_PARAMETER", "{raw}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_a_template_given_both_ways_before_loading_the_sdk() {
+        let base = env(&[("TEAMS_TEMPLATE", "{}"), ("TEAMS_TEMPLATE_PARAMETER", "/t")]);
+        let err = resolve_with(&base, &[], TEAMS_TEMPLATE, no_sdk)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TEAMS_TEMPLATE and TEAMS_TEMPLATE_PARAMETER are both set: set only one of them"
+        );
+        let base = env(&[("TEAMS_TEMPLATE_PARAMETER", "not a name")]);
+        let err = resolve_with(&base, &[], TEAMS_TEMPLATE, no_sdk)
+            .await
+            .unwrap_err();
+        assert_eq!(err.setting(), "TEAMS_TEMPLATE_PARAMETER");
+    }
+
+    #[test]
     fn shows_no_value_in_debug_output() {
         let base = env(&[]);
         let resolved = ResolvedEnv {
             base: &base,
             settings: RELAY_SECRETS.to_vec(),
+            parameters: Vec::new(),
             fetched: [("RELAY_TOKEN", "hunter2-sekrit".to_owned())].into(),
         };
         let shown = format!("{resolved:?}");

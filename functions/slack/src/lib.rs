@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod render;
+pub mod shaping;
 
 use std::time::Duration;
 
@@ -13,12 +14,15 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings, SecretUrl, tls
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, http_client, post_json, with_retries,
 };
-use flagger_relay_core::secrets::SecretSetting;
-use flagger_relay_core::{Destination, Presentation, Relay};
+use flagger_relay_core::present::Mention;
+use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
+use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 
 pub use bot::SlackBot;
 pub use bot::summary::ChatMessage;
 pub use render::{Overrides, SlackMessage};
+pub use shaping::Shaping;
 
 /// The Slack function's credentials, each of which may come from a secret store instead
 /// (`SLACK_WEBHOOK_URL_SECRET_ARN`, `SLACK_BOT_TOKEN_SECRET_ARN`).
@@ -33,6 +37,13 @@ pub const SECRETS: &[SecretSetting] = &[
     },
 ];
 
+/// The Slack function's template, which may come from an SSM parameter instead
+/// (`SLACK_TEMPLATE_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[ParameterSetting {
+    name: "SLACK_TEMPLATE",
+    reference: "SLACK_TEMPLATE_PARAMETER",
+}];
+
 /// Where the Slack function posts, chosen at cold start: the Web API with a bot token when
 /// `SLACK_BOT_TOKEN` is set, the incoming webhook otherwise.
 pub enum Slack {
@@ -40,22 +51,32 @@ pub enum Slack {
     Bot(Box<SlackBot>),
 }
 
-/// What a dry run shows: the webhook message, or the `chat.postMessage` body.
+/// What is posted, and what a dry run shows: the webhook message, the `chat.postMessage` body,
+/// or what `SLACK_TEMPLATE` made of the event (with the bot's channel and thread when posted
+/// through the Web API).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SlackPayload {
     Webhook(SlackMessage),
     Bot(ChatMessage),
+    Template(serde_json::Map<String, serde_json::Value>),
 }
 
 impl Destination for Slack {
     const KIND: &'static str = "slack";
     type Payload = SlackPayload;
 
-    fn render(&self, message: &Presentation<'_>) -> SlackPayload {
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
         match self {
-            Slack::Webhook(webhook) => SlackPayload::Webhook(webhook.render(message)),
-            Slack::Bot(bot) => SlackPayload::Bot(bot.render(message)),
+            Slack::Webhook(webhook) => webhook.render(message),
+            Slack::Bot(bot) => bot.render(message),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        match self {
+            Slack::Webhook(webhook) => webhook.mentions(severity),
+            Slack::Bot(bot) => bot.mentions(severity),
         }
     }
 
@@ -85,6 +106,7 @@ pub struct SlackWebhook {
     /// `None` only in dry-run mode, where nothing is sent.
     url: Option<SecretUrl>,
     overrides: Overrides,
+    shaping: Shaping,
 }
 
 impl SlackWebhook {
@@ -93,13 +115,20 @@ impl SlackWebhook {
             client,
             url,
             overrides,
+            shaping: Shaping::default(),
         }
+    }
+
+    /// Mentions and a template of the deployment's own.
+    pub fn with_shaping(mut self, shaping: Shaping) -> Self {
+        self.shaping = shaping;
+        self
     }
 }
 
 impl SlackWebhook {
     /// One POST of a rendered message.
-    async fn post(&self, payload: &SlackMessage, timeout: Duration) -> Result<(), AttemptError> {
+    async fn post(&self, payload: &SlackPayload, timeout: Duration) -> Result<(), AttemptError> {
         let url = self
             .url
             .as_ref()
@@ -116,10 +145,23 @@ impl SlackWebhook {
 
 impl Destination for SlackWebhook {
     const KIND: &'static str = "slack";
-    type Payload = SlackMessage;
+    type Payload = SlackPayload;
 
-    fn render(&self, message: &Presentation<'_>) -> SlackMessage {
-        render::message(message, &self.overrides)
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
+        match &self.shaping.template {
+            None => Ok(SlackPayload::Webhook(render::message(
+                message,
+                &self.overrides,
+            ))),
+            Some(template) => Ok(SlackPayload::Template(render::with_overrides(
+                render::templated(template, message)?,
+                &self.overrides,
+            ))),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -128,7 +170,7 @@ impl Destination for SlackWebhook {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let payload = self.render(message);
+        let payload = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 
@@ -160,10 +202,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
     };
     let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(
-        settings,
-        Slack::Webhook(SlackWebhook::new(client, url, overrides)),
-    ))
+    let webhook = SlackWebhook::new(client, url, overrides).with_shaping(Shaping::from_env(env)?);
+    Ok(Relay::new(settings, Slack::Webhook(webhook)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use flagger_relay_core::present::{AlertLine, Alerts, Body, Canary, Presentation};
+use flagger_relay_core::present::mentions::mention_text;
+use flagger_relay_core::present::{AlertLine, Alerts, Body, Canary, Link, Mention, Presentation};
+use flagger_relay_core::template::{RenderError, Template};
 use flagger_relay_core::text::{truncate, truncate_escaped};
 use flagger_relay_core::{Severity, Stage};
 
@@ -16,6 +18,14 @@ pub(crate) const TEXT_LIMIT: usize = 3000;
 /// A section holds at most 10 fields of at most 2,000 characters each.
 const FIELDS_LIMIT: usize = 10;
 pub(crate) const FIELD_LIMIT: usize = 2000;
+/// A message holds at most 50 blocks, a context block 10 elements, an actions block 25.
+const BLOCKS_LIMIT: usize = 50;
+const ELEMENTS_LIMIT: usize = 10;
+const ACTIONS_LIMIT: usize = 25;
+/// A button's text; its URL may be 3,000 characters (links longer than that are left out).
+const BUTTON_TEXT_LIMIT: usize = 75;
+/// Slack cuts a message's top-level `text` beyond 40,000 characters; a template may use it all.
+const TEMPLATE_TEXT_LIMIT: usize = 40_000;
 
 /// Optional overrides of the webhook's own defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +73,19 @@ pub enum Block {
     Context {
         elements: Vec<Text>,
     },
+    /// The configured links, as link buttons.
+    Actions {
+        elements: Vec<Button>,
+    },
+}
+
+/// A link button: opens `url`, no interaction with the relay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Button {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: Text,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,10 +113,42 @@ fn mrkdwn(text: String) -> Text {
     Text::Mrkdwn { text }
 }
 
+/// The `text` Slack notifies with: whoever is mentioned at this severity, then `title`
+/// (escaped), cut to fit; a mention is never cut.
+pub(crate) fn notification_text(mentions: &[Mention], title: &str) -> String {
+    let title = escape(title);
+    if mentions.is_empty() {
+        return truncate_escaped(&title, TEXT_LIMIT).into_owned();
+    }
+    let mention = mention_text(mentions, " ");
+    let room = TEXT_LIMIT.saturating_sub(mention.chars().count() + 1);
+    format!("{mention} {}", truncate_escaped(&title, room))
+}
+
+/// The links as an actions block of link buttons; none without links.
+pub(crate) fn link_buttons(links: &[Link]) -> Option<Block> {
+    (!links.is_empty()).then(|| Block::Actions {
+        elements: links
+            .iter()
+            .take(ACTIONS_LIMIT)
+            .map(|link| Button {
+                kind: "button",
+                // plain_text: the label is shown as configured.
+                text: Text::PlainText {
+                    text: truncate(&link.label, BUTTON_TEXT_LIMIT).into_owned(),
+                    emoji: true,
+                },
+                url: link.url.clone(),
+            })
+            .collect(),
+    })
+}
+
 /// A notification as Slack shows it: the title as a header; under it, in an attachment for
-/// the colour bar, Flagger's message and the highlights, or one section per alert, and a
-/// context line of facts. With the header among the message's own blocks, Slack keeps the
-/// top-level `text` for notifications instead of showing the title twice.
+/// the colour bar, Flagger's message and the highlights, or one section per alert, a context
+/// line of facts and the links as buttons. With the header among the message's own blocks,
+/// Slack keeps the top-level `text` for notifications instead of showing the title twice.
+/// Whoever is mentioned leads the text.
 pub fn message(message: &Presentation<'_>, overrides: &Overrides) -> SlackMessage {
     let title = &message.title;
     let header = Block::Header {
@@ -108,8 +163,9 @@ pub fn message(message: &Presentation<'_>, overrides: &Overrides) -> SlackMessag
         Body::Flagger(canary) => canary_blocks(&mut blocks, message, canary),
         Body::Alertmanager(alerts) => alert_blocks(&mut blocks, alerts),
     }
+    blocks.extend(link_buttons(&message.links));
     SlackMessage {
-        text: truncate_escaped(&escape(title), TEXT_LIMIT).into_owned(),
+        text: notification_text(&message.mentions, title),
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
@@ -239,6 +295,113 @@ fn link(url: &str, label: &str) -> Option<String> {
         .then(|| format!("<{}|{label}>", escape(parsed.as_str()).replace('|', "%7C")))
 }
 
+/// A message from `SLACK_TEMPLATE`: the template's JSON object, held to Slack's limits (texts
+/// cut, blocks past the limits left out) and given the webhook overrides it does not set
+/// itself. It must have a `text`: the notification and the fallback of every message.
+pub fn templated(
+    template: &Template,
+    message: &Presentation<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, RenderError> {
+    let mut object = template.render_object(message)?;
+    match object.get_mut("text") {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => {
+            if let std::borrow::Cow::Owned(cut) = truncate_escaped(text, TEMPLATE_TEXT_LIMIT) {
+                *text = cut;
+            }
+        }
+        _ => {
+            return Err(RenderError::new(
+                template.setting(),
+                "the output has no `text`: Slack notifies with it, and shows it where blocks cannot be",
+            ));
+        }
+    }
+    if let Some(blocks) = object.get_mut("blocks") {
+        hold_blocks_to_limits(blocks);
+    }
+    if let Some(serde_json::Value::Array(attachments)) = object.get_mut("attachments") {
+        for attachment in attachments {
+            if let Some(blocks) = attachment.get_mut("blocks") {
+                hold_blocks_to_limits(blocks);
+            }
+        }
+    }
+    Ok(object)
+}
+
+/// Adds the webhook's overrides a templated message does not set itself.
+pub fn with_overrides(
+    mut object: serde_json::Map<String, serde_json::Value>,
+    overrides: &Overrides,
+) -> serde_json::Map<String, serde_json::Value> {
+    for (key, value) in [
+        ("channel", &overrides.channel),
+        ("username", &overrides.username),
+        ("icon_emoji", &overrides.icon_emoji),
+    ] {
+        if let Some(value) = value {
+            object
+                .entry(key)
+                .or_insert_with(|| serde_json::Value::String(value.clone()));
+        }
+    }
+    object
+}
+
+/// Slack refuses a message with one block over its limits (`invalid_blocks`); a template's
+/// blocks are brought within them instead: texts are cut (never half an entity), and blocks,
+/// fields and elements past their counts left out.
+fn hold_blocks_to_limits(blocks: &mut serde_json::Value) {
+    let serde_json::Value::Array(blocks) = blocks else {
+        return;
+    };
+    blocks.truncate(BLOCKS_LIMIT);
+    for block in blocks {
+        let kind = block
+            .get("type")
+            .and_then(|kind| kind.as_str())
+            .unwrap_or_default();
+        match kind {
+            "header" => cut_text(block.get_mut("text"), HEADER_LIMIT),
+            "section" => {
+                cut_text(block.get_mut("text"), SECTION_LIMIT);
+                if let Some(serde_json::Value::Array(fields)) = block.get_mut("fields") {
+                    fields.truncate(FIELDS_LIMIT);
+                    fields
+                        .iter_mut()
+                        .for_each(|field| cut_text(Some(field), FIELD_LIMIT));
+                }
+            }
+            "context" => {
+                if let Some(serde_json::Value::Array(elements)) = block.get_mut("elements") {
+                    elements.truncate(ELEMENTS_LIMIT);
+                    elements
+                        .iter_mut()
+                        .for_each(|element| cut_text(Some(element), SECTION_LIMIT));
+                }
+            }
+            "actions" => {
+                if let Some(serde_json::Value::Array(elements)) = block.get_mut("elements") {
+                    elements.truncate(ACTIONS_LIMIT);
+                    elements
+                        .iter_mut()
+                        .for_each(|element| cut_text(element.get_mut("text"), BUTTON_TEXT_LIMIT));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Cuts the `text` of a text object to `limit` characters.
+fn cut_text(object: Option<&mut serde_json::Value>, limit: usize) {
+    if let Some(serde_json::Value::String(text)) = object.and_then(|object| object.get_mut("text"))
+        && let std::borrow::Cow::Owned(cut) = truncate_escaped(text, limit)
+    {
+        *text = cut;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +432,7 @@ mod tests {
                 Block::Header { text } => vec![text],
                 Block::Section { text, fields } => text.iter().chain(fields).collect(),
                 Block::Context { elements } => elements.iter().collect(),
+                Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
             };
             texts.extend(objects.into_iter().filter_map(|text| match text {
                 Text::Mrkdwn { text } => Some(text.clone()),
@@ -314,6 +478,10 @@ mod tests {
                     (SECTION_LIMIT, text.iter().chain(fields).collect())
                 }
                 Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
+                Block::Actions { elements } => (
+                    BUTTON_TEXT_LIMIT,
+                    elements.iter().map(|b| &b.text).collect(),
+                ),
             };
             for text in texts {
                 let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = text;
@@ -326,6 +494,130 @@ mod tests {
         }
         assert!(rendered.text.chars().count() <= TEXT_LIMIT);
         assert!(blocks.len() <= 50);
+    }
+
+    fn presentation_with<'n>(
+        notification: &'n Notification,
+        classification: &'n flagger_relay_core::Classification,
+    ) -> Presentation<'n> {
+        Presentation::new(notification, classification)
+            .with_links(vec![Link {
+                label: "Dashboard".into(),
+                url: "https://grafana.example/d?ns=test&c=podinfo".into(),
+            }])
+            .with_mentions(crate::shaping::read_mentions("<!subteam^S0123ABC>").unwrap())
+    }
+
+    #[test]
+    fn leads_with_the_mention_and_ends_with_link_buttons() {
+        let notification = Notification::Canary(event("Canary failed! Scaling down podinfo.test"));
+        let classification = notification.classify();
+        let rendered = message(
+            &presentation_with(&notification, &classification),
+            &Overrides::default(),
+        );
+        let json = serde_json::to_value(&rendered).unwrap();
+        assert_eq!(
+            json["text"],
+            "<!subteam^S0123ABC> podinfo.test: canary failed"
+        );
+        let blocks = json["attachments"][0]["blocks"].as_array().unwrap();
+        assert_eq!(
+            blocks.last().unwrap(),
+            &serde_json::json!({"type": "actions", "elements": [{"type": "button",
+                "text": {"type": "plain_text", "text": "Dashboard", "emoji": true},
+                "url": "https://grafana.example/d?ns=test&c=podinfo"}]})
+        );
+    }
+
+    #[test]
+    fn a_long_title_is_cut_but_never_the_mention() {
+        let notification = Notification::Canary(event(&"<".repeat(10_000)));
+        let classification = notification.classify();
+        let rendered = message(
+            &presentation_with(&notification, &classification),
+            &Overrides::default(),
+        );
+        assert!(
+            rendered
+                .text
+                .starts_with("<!subteam^S0123ABC> podinfo.test")
+        );
+        assert!(
+            rendered.text.chars().count() <= TEXT_LIMIT,
+            "{}",
+            rendered.text.len()
+        );
+    }
+
+    #[test]
+    fn holds_a_templates_blocks_to_slacks_limits() {
+        let source = r#"{"text": "{{ title }}", "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "{% for i in range(200) %}{{ subject }}{% endfor %}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "{% for i in range(900) %}{{ '<&>' }}{% endfor %}"},
+             "fields": [{% for i in range(12) %}{"type": "mrkdwn", "text": "{{ i }}"}{% if not loop.last %},{% endif %}{% endfor %}]}
+            {% for i in range(60) %}, {"type": "divider"}{% endfor %}]}"#;
+        let template = Template::compile(
+            "SLACK_TEMPLATE",
+            source,
+            flagger_relay_core::template::Output::Json(
+                flagger_relay_core::template::Markup::SlackEntities,
+            ),
+            &[],
+        )
+        .unwrap();
+        let notification = Notification::Canary(event("Advance podinfo.test canary weight 10"));
+        let classification = notification.classify();
+        let object = templated(
+            &template,
+            &presentation_with(&notification, &classification),
+        )
+        .unwrap();
+        let blocks = object["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), BLOCKS_LIMIT);
+        assert_eq!(
+            blocks[0]["text"]["text"].as_str().unwrap().chars().count(),
+            HEADER_LIMIT
+        );
+        let section = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(
+            section.chars().count() <= SECTION_LIMIT && section.ends_with(";…"),
+            "{section}"
+        );
+        assert_eq!(blocks[1]["fields"].as_array().unwrap().len(), FIELDS_LIMIT);
+        let with_overrides = with_overrides(
+            object,
+            &Overrides {
+                channel: Some("#deploys".into()),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(with_overrides["channel"], "#deploys");
+    }
+
+    #[test]
+    fn a_template_without_text_fails_naming_the_setting() {
+        let template = Template::compile(
+            "SLACK_TEMPLATE",
+            r#"{"blocks": []}"#,
+            flagger_relay_core::template::Output::Json(
+                flagger_relay_core::template::Markup::SlackEntities,
+            ),
+            &[],
+        )
+        .unwrap();
+        let notification = Notification::Canary(event("m"));
+        let classification = notification.classify();
+        let err = templated(
+            &template,
+            &Presentation::new(&notification, &classification),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("SLACK_TEMPLATE could not render this event: the output has no `text`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -19,11 +19,29 @@ use flagger_relay_core::config::{ConfigError, Env, RelaySettings};
 use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, with_retries,
 };
+use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::ParameterSetting;
+use flagger_relay_core::template::{self, Output};
 use flagger_relay_core::{Destination, Presentation, Relay};
 use tokio::time::Instant;
 
 pub use failure::service_failure;
-pub use render::{AlertsDocument, Document, Documents, EventDocument, SCHEMA_VERSION, SnsPublish};
+pub use render::{
+    AlertsDocument, Document, Documents, EventDocument, SCHEMA_VERSION, SnsPublish, Templates,
+};
+
+/// The SNS function's templates, each of which may come from an SSM parameter instead
+/// (`…_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[
+    ParameterSetting {
+        name: "SNS_SUBJECT_TEMPLATE",
+        reference: "SNS_SUBJECT_TEMPLATE_PARAMETER",
+    },
+    ParameterSetting {
+        name: "SNS_EMAIL_TEMPLATE",
+        reference: "SNS_EMAIL_TEMPLATE_PARAMETER",
+    },
+];
 
 /// Time allowed to open a connection to SNS, within an attempt's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,6 +98,7 @@ pub struct SnsTopic {
     client: aws_sdk_sns::Client,
     /// `None` only in dry-run mode, where nothing is sent.
     topic: Option<TopicArn>,
+    templates: Templates,
 }
 
 impl SnsTopic {
@@ -94,7 +113,14 @@ impl SnsTopic {
         SnsTopic {
             client: aws_sdk_sns::Client::from_conf(config.build()),
             topic,
+            templates: Templates::default(),
         }
+    }
+
+    /// The deployment's own subject and email.
+    pub fn with_templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
     }
 
     pub fn topic(&self) -> Option<&TopicArn> {
@@ -110,8 +136,8 @@ impl Destination for SnsTopic {
     const KIND: &'static str = "sns";
     type Payload = SnsPublish;
 
-    fn render(&self, message: &Presentation<'_>) -> SnsPublish {
-        render::publish(message, self.is_fifo())
+    fn render(&self, message: &Presentation<'_>) -> Result<SnsPublish, RenderError> {
+        render::publish_with(message, self.is_fifo(), &self.templates)
     }
 
     async fn deliver(
@@ -120,7 +146,7 @@ impl Destination for SnsTopic {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let publish = self.render(message);
+        let publish = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.publish(&publish, timeout)).await
     }
 
@@ -172,7 +198,7 @@ impl SnsTopic {
 /// environment (Lambda's role credentials, `AWS_ENDPOINT_URL` for a local SNS), with the region
 /// taken from the topic ARN: nothing is fetched over the network at cold start.
 pub async fn relay_from_env(env: &impl Env) -> Result<Relay<SnsTopic>, ConfigError> {
-    let (settings, topic) = read(env)?;
+    let (settings, topic, templates) = read(env)?;
     // Without a topic nothing is sent (dry run); the region only has to be valid.
     let region = match &topic {
         Some(topic) => topic.region().to_owned(),
@@ -185,7 +211,8 @@ pub async fn relay_from_env(env: &impl Env) -> Result<Relay<SnsTopic>, ConfigErr
         .region(Region::new(region))
         .load()
         .await;
-    Ok(Relay::new(settings, SnsTopic::new(&sdk, topic)))
+    let topic = SnsTopic::new(&sdk, topic).with_templates(templates);
+    Ok(Relay::new(settings, topic))
 }
 
 /// The same, with an SDK configuration built by the caller (tests point it at a local SNS).
@@ -193,18 +220,23 @@ pub fn relay_with_sdk_config(
     env: &impl Env,
     sdk: &SdkConfig,
 ) -> Result<Relay<SnsTopic>, ConfigError> {
-    let (settings, topic) = read(env)?;
-    Ok(Relay::new(settings, SnsTopic::new(sdk, topic)))
+    let (settings, topic, templates) = read(env)?;
+    let topic = SnsTopic::new(sdk, topic).with_templates(templates);
+    Ok(Relay::new(settings, topic))
 }
 
-fn read(env: &impl Env) -> Result<(RelaySettings, Option<TopicArn>), ConfigError> {
+fn read(env: &impl Env) -> Result<(RelaySettings, Option<TopicArn>, Templates), ConfigError> {
     let settings = RelaySettings::from_env(env)?;
     let topic = match env.var("SNS_TOPIC_ARN") {
         Some(raw) => Some(TopicArn::parse("SNS_TOPIC_ARN", &raw)?),
         None if settings.dry_run => None,
         None => return Err(ConfigError::Missing("SNS_TOPIC_ARN")),
     };
-    Ok((settings, topic))
+    let templates = Templates {
+        subject: template::from_env(env, "SNS_SUBJECT_TEMPLATE", Output::Text, &[])?,
+        email: template::from_env(env, "SNS_EMAIL_TEMPLATE", Output::Text, &[])?,
+    };
+    Ok((settings, topic, templates))
 }
 
 #[cfg(test)]

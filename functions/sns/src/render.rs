@@ -19,6 +19,8 @@ use flagger_relay_core::event::{EventType, Phase};
 pub use flagger_relay_core::fan_out::{
     AlertsDocument, Document, EventDocument, SCHEMA_VERSION, SOURCE_ALERTMANAGER,
 };
+use flagger_relay_core::present::Link;
+use flagger_relay_core::template::{RenderError, Template};
 use flagger_relay_core::text::truncate;
 use flagger_relay_core::{CanaryEvent, Classification, Notification, Presentation};
 
@@ -138,24 +140,75 @@ impl SnsPublish {
     }
 }
 
+/// The deployment's own subject and email (`SNS_SUBJECT_TEMPLATE`, `SNS_EMAIL_TEMPLATE`). The
+/// document (`default`) is a contract and has no template.
+#[derive(Debug, Default)]
+pub struct Templates {
+    pub subject: Option<Template>,
+    pub email: Option<Template>,
+}
+
+/// A subject or email a template wrote for one event.
+#[derive(Debug, Default)]
+struct Wording {
+    subject: Option<String>,
+    email: Option<String>,
+}
+
 /// Renders the `Publish` input for one notification. `fifo`: the topic is a FIFO topic, so
 /// the request carries a group and a deduplication id.
 pub fn publish(message: &Presentation<'_>, fifo: bool) -> SnsPublish {
+    build(message, fifo, Wording::default())
+}
+
+/// [`publish`], with the subject and email from the deployment's templates where it has them.
+/// The subject still follows SNS's rules (one line, under 100 characters), and the email is
+/// cut like the built-in one to fit the message limit.
+pub fn publish_with(
+    message: &Presentation<'_>,
+    fifo: bool,
+    templates: &Templates,
+) -> Result<SnsPublish, RenderError> {
+    let render = |template: &Option<Template>| {
+        template
+            .as_ref()
+            .map(|template| template.render(message))
+            .transpose()
+    };
+    let wording = Wording {
+        subject: render(&templates.subject)?,
+        email: render(&templates.email)?,
+    };
+    Ok(build(message, fifo, wording))
+}
+
+fn build(message: &Presentation<'_>, fifo: bool, wording: Wording) -> SnsPublish {
     match message.event {
-        Notification::Canary(event) => publish_event(event, message.classification, fifo),
-        Notification::Alerts(group) => publish_alerts(message, group, fifo),
+        Notification::Canary(event) => publish_event(message, event, fifo, wording),
+        Notification::Alerts(group) => publish_alerts(message, group, fifo, wording),
     }
 }
 
-fn publish_event(event: &CanaryEvent, classification: &Classification, fifo: bool) -> SnsPublish {
+fn publish_event(
+    message: &Presentation<'_>,
+    event: &CanaryEvent,
+    fifo: bool,
+    wording: Wording,
+) -> SnsPublish {
+    let classification = message.classification;
     let summary = summary(event, classification);
+    let email_templated = wording.email.is_some();
     let draft = Draft {
-        subject: subject(&summary),
+        subject: subject(wording.subject.as_deref().unwrap_or(&summary)),
         event: event.clone(),
         summary,
-        email: email(event, classification),
+        email: wording
+            .email
+            .unwrap_or_else(|| email(event, classification, &message.links)),
+        email_templated,
         details: serde_json::to_value(&classification.details).unwrap_or_default(),
         classification,
+        links: message.links.clone(),
         truncated: false,
         // Both ids come from the event as received, before any cut: a retry of the same
         // payload is deduplicated whatever happens to its rendering.
@@ -239,7 +292,12 @@ const ANNOTATION_CAP: usize = 1024;
 /// Renders the `Publish` input for an Alertmanager notification. Ordering on a FIFO topic is
 /// per canary (or per alert group without one); the deduplication id is unique per
 /// notification, status included, so a "resolved" is never dropped as a copy of "firing".
-fn publish_alerts(message: &Presentation<'_>, group: &AlertGroup, fifo: bool) -> SnsPublish {
+fn publish_alerts(
+    message: &Presentation<'_>,
+    group: &AlertGroup,
+    fifo: bool,
+    wording: Wording,
+) -> SnsPublish {
     let (notification, classification) = (message.event, message.classification);
     let summary = truncate(&one_line(&message.title), SUMMARY_LIMIT).into_owned();
     let firing = group.status == AlertStatus::Firing;
@@ -274,7 +332,10 @@ fn publish_alerts(message: &Presentation<'_>, group: &AlertGroup, fifo: bool) ->
     });
     let dedup_id = fifo.then(|| sha256_hex(&serde_json::to_vec(group).unwrap_or_default()));
     let build = |group: AlertGroup, truncated: bool| {
-        let email = alerts_email(&summary, &group);
+        let email = match &wording.email {
+            Some(email) => cut(email, MESSAGE_BUDGET / 2, escaped_len, EMAIL_CUT_NOTE),
+            None => alerts_email(&summary, &group, &message.links),
+        };
         let documents = Documents {
             default: Document::Alerts(AlertsDocument {
                 schema: SCHEMA_VERSION,
@@ -285,12 +346,13 @@ fn publish_alerts(message: &Presentation<'_>, group: &AlertGroup, fifo: bool) ->
                 stage: classification.stage,
                 severity: classification.severity,
                 alertmanager: group,
+                links: message.links.clone(),
                 truncated,
             }),
             email,
         };
         SnsPublish {
-            subject: subject(&summary),
+            subject: subject(wording.subject.as_deref().unwrap_or(&summary)),
             message_structure: "json",
             message: message_json(&documents),
             documents,
@@ -319,7 +381,7 @@ fn publish_alerts(message: &Presentation<'_>, group: &AlertGroup, fifo: bool) ->
     }
 }
 
-fn alerts_email(summary: &str, group: &AlertGroup) -> String {
+fn alerts_email(summary: &str, group: &AlertGroup, links: &[Link]) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{summary}\n");
     let _ = writeln!(text, "{:<10}{}", "Status", group.status.as_str());
@@ -338,6 +400,7 @@ fn alerts_email(summary: &str, group: &AlertGroup) -> String {
     if !group.external_url.is_empty() {
         let _ = writeln!(text, "{:<10}{}", "Link", one_line(&group.external_url));
     }
+    links_section(&mut text, links);
     text.push_str("\nAlerts\n");
     for alert in &group.alerts {
         let name = alert.alertname().unwrap_or("alert");
@@ -409,9 +472,20 @@ fn attribute_value(value: &str) -> String {
         .collect()
 }
 
-/// The `email` message: plain text, facts first, the event message last so that a cut for
-/// size only ever shortens the message.
-pub fn email(event: &CanaryEvent, classification: &Classification) -> String {
+/// `Links` and one `Label: URL` line per link, after a blank line; nothing without links.
+fn links_section(text: &mut String, links: &[Link]) {
+    if links.is_empty() {
+        return;
+    }
+    text.push_str("\nLinks\n");
+    for link in links {
+        let _ = writeln!(text, "  {}: {}", one_line(&link.label), link.url);
+    }
+}
+
+/// The `email` message: plain text, facts first, the links, the event message last so that a
+/// cut for size only ever shortens the message.
+pub fn email(event: &CanaryEvent, classification: &Classification, links: &[Link]) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{}\n", summary(event, classification));
     let mut fact = |label: &str, value: &str| {
@@ -443,6 +517,7 @@ pub fn email(event: &CanaryEvent, classification: &Classification) -> String {
             let _ = writeln!(text, "  {}: {}", one_line(key), one_line(value));
         }
     }
+    links_section(&mut text, links);
     text.push_str("\nMessage\n");
     match event.event_message() {
         Some(message) => text.push_str(&multi_line(message)),
@@ -490,8 +565,12 @@ struct Draft<'c> {
     event: CanaryEvent,
     summary: String,
     email: String,
+    /// The email came from `SNS_EMAIL_TEMPLATE`: cut to fit like the built-in one, never
+    /// replaced by it.
+    email_templated: bool,
     details: serde_json::Value,
     classification: &'c Classification,
+    links: Vec<Link>,
     truncated: bool,
     group_id: Option<String>,
     dedup_id: Option<String>,
@@ -508,6 +587,7 @@ impl Draft<'_> {
                 stage: self.classification.stage,
                 severity: self.classification.severity,
                 details: self.details.clone(),
+                links: self.links.clone(),
                 truncated: self.truncated,
             }),
             email: self.email.clone(),
@@ -642,7 +722,9 @@ fn cap_every_field(draft: &mut Draft<'_>) {
         event.metadata.user.insert(key, value);
     }
     cap_strings(&mut draft.details, FIELD_CAP);
-    draft.email = email(&draft.event, draft.classification);
+    if !draft.email_templated {
+        draft.email = email(&draft.event, draft.classification, &draft.links);
+    }
     draft.truncated = true;
 }
 
@@ -709,6 +791,7 @@ fn cut(text: &str, room: usize, cost: fn(char) -> usize, note: &str) -> String {
 mod tests {
     use super::*;
     use flagger_relay_core::classify;
+    use flagger_relay_core::template::Output;
     use serde_json::{Value, json};
 
     fn event_from(body: Value) -> CanaryEvent {
@@ -723,7 +806,16 @@ mod tests {
     }
 
     fn render(event: &CanaryEvent, fifo: bool) -> SnsPublish {
-        publish_event(event, &classify(event), fifo)
+        render_with_links(event, fifo, Vec::new())
+    }
+
+    fn render_with_links(event: &CanaryEvent, fifo: bool, links: Vec<Link>) -> SnsPublish {
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        publish(
+            &Presentation::new(&notification, &classification).with_links(links),
+            fifo,
+        )
     }
 
     /// What SNS sends to a protocol: the message decoded once, the document decoded twice.
@@ -903,7 +995,7 @@ mod tests {
     #[test]
     fn the_email_is_readable_plain_text() {
         let event = event("Halt podinfo.test advancement\nsuccess rate 50.00% < 99%");
-        let email = email(&event, &classify(&event));
+        let email = email(&event, &classify(&event), &[]);
         assert!(
             email.starts_with(&format!("{}\n\n", summary(&event, &classify(&event)))),
             "{email}"
@@ -1019,7 +1111,7 @@ mod tests {
             &after[start..end]
         };
         let event = CanaryEvent::from_slice(example("body").trim().as_bytes()).unwrap();
-        let publish = publish_event(&event, &classify(&event), false);
+        let publish = render(&event, false);
         let (document, email) = sent(&publish);
         let documented: Value = serde_json::from_str(example("document")).unwrap();
         assert_eq!(
@@ -1028,6 +1120,66 @@ mod tests {
         );
         assert_eq!(email, example("email"));
         assert_eq!(publish.subject(), example("subject").trim());
+
+        let links =
+            flagger_relay_core::present::Links::parse("LINKS", example("links-setting")).unwrap();
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        let links = links.resolve(&notification, &classification);
+        let (document, email) = sent(&render_with_links(&event, false, links));
+        let documented: Value = serde_json::from_str(example("links")).unwrap();
+        assert_eq!(
+            document["links"], documented,
+            "SCHEMA.md no longer shows the links that are published"
+        );
+        assert!(
+            email.contains(&format!("\n{}\nMessage\n", example("links-email"))),
+            "{email}"
+        );
+    }
+
+    #[test]
+    fn templates_word_the_subject_and_email_but_never_the_document() {
+        let event = event("Halt podinfo.test advancement success rate 69.17% < 99%");
+        let notification = Notification::Canary(event.clone());
+        let classification = notification.classify();
+        let message = Presentation::new(&notification, &classification);
+        let text = |source: &str| {
+            Some(Template::compile("SNS_SUBJECT_TEMPLATE", source, Output::Text, &[]).unwrap())
+        };
+        let templates = Templates {
+            subject: text(
+                "[{{ severity|upper }}]\n{{ title }} {% for i in range(80) %}!{% endfor %}",
+            ),
+            email: text("{{ subject }} is {{ stage }}.\n{{ event.metadata.eventMessage }}\n"),
+        };
+        let publish = publish_with(&message, false, &templates).unwrap();
+        assert!(publish.subject().len() <= SUBJECT_LIMIT && !publish.subject().contains('\n'));
+        assert!(
+            publish
+                .subject()
+                .starts_with("[WARNING] podinfo.test: halted"),
+            "{}",
+            publish.subject()
+        );
+        assert!(publish.subject().ends_with('…'));
+        let (document, email) = sent(&publish);
+        assert_eq!(
+            email,
+            "podinfo.test is halted.\nHalt podinfo.test advancement success rate 69.17% < 99%",
+            "as in Jinja, one trailing newline of the template is dropped"
+        );
+        assert_eq!(document, sent(&publish_event_plain(&event)).0);
+        let broken = Templates {
+            email: text("{{ nope }}"),
+            ..Templates::default()
+        };
+        let err = publish_with(&message, false, &broken).unwrap_err();
+        assert!(err.to_string().contains("`nope` is undefined"), "{err}");
+    }
+
+    fn publish_event_plain(event: &CanaryEvent) -> SnsPublish {
+        render(event, false)
     }
 
     #[test]

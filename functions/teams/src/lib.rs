@@ -2,6 +2,7 @@
 //! Workflows (Power Automate) webhooks or a MessageCard for legacy Office 365 connectors.
 
 pub mod render;
+pub mod shaping;
 
 use std::time::Duration;
 
@@ -10,17 +11,27 @@ use flagger_relay_core::deliver::{
     AttemptError, Delivered, DeliveryFailure, RetryPolicy, Verdict, WebhookResponse, http_client,
     http_reason, post_json, with_retries,
 };
-use flagger_relay_core::secrets::SecretSetting;
-use flagger_relay_core::{Destination, Presentation, Relay};
+use flagger_relay_core::present::Mention;
+use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
+use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 use tokio::time::Instant;
 
 pub use render::{CardFormat, TeamsMessage, is_connector_host};
+pub use shaping::Shaping;
 
 /// The Teams function's credential, which may come from a secret store instead
 /// (`TEAMS_WEBHOOK_URL_SECRET_ARN`).
 pub const SECRETS: &[SecretSetting] = &[SecretSetting {
     name: "TEAMS_WEBHOOK_URL",
     reference: "TEAMS_WEBHOOK_URL_SECRET_ARN",
+}];
+
+/// The Teams function's template, which may come from an SSM parameter instead
+/// (`TEAMS_TEMPLATE_PARAMETER`): templates outgrow the 4 KB Lambda gives the environment.
+pub const PARAMETERS: &[ParameterSetting] = &[ParameterSetting {
+    name: "TEAMS_TEMPLATE",
+    reference: "TEAMS_TEMPLATE_PARAMETER",
 }];
 
 /// Delivers to a Teams webhook (`TEAMS_WEBHOOK_URL`).
@@ -30,6 +41,7 @@ pub struct TeamsWebhook {
     url: Option<SecretUrl>,
     format: CardFormat,
     acknowledgement: Acknowledgement,
+    shaping: Shaping,
 }
 
 /// What a successful post looks like.
@@ -60,7 +72,14 @@ impl TeamsWebhook {
             url,
             format,
             acknowledgement,
+            shaping: Shaping::default(),
         }
+    }
+
+    /// Mentions and a template of the deployment's own.
+    pub fn with_shaping(mut self, shaping: Shaping) -> Self {
+        self.shaping = shaping;
+        self
     }
 
     pub fn format(&self) -> CardFormat {
@@ -92,8 +111,15 @@ impl Destination for TeamsWebhook {
     const KIND: &'static str = "teams";
     type Payload = TeamsMessage;
 
-    fn render(&self, message: &Presentation<'_>) -> TeamsMessage {
-        render::message(message, self.format)
+    fn render(&self, message: &Presentation<'_>) -> Result<TeamsMessage, RenderError> {
+        match &self.shaping.template {
+            None => Ok(render::message(message, self.format)),
+            Some(template) => render::templated(template, message),
+        }
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -102,7 +128,7 @@ impl Destination for TeamsWebhook {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let payload = self.render(message);
+        let payload = self.render(message)?;
         with_retries(retry, deadline, |timeout| self.post(&payload, timeout)).await
     }
 
@@ -173,7 +199,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<TeamsWebhook>, ConfigError
     tracing::info!(card_format = format.as_str(), "Teams card format chosen");
     let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    Ok(Relay::new(settings, TeamsWebhook::new(client, url, format)))
+    let webhook = TeamsWebhook::new(client, url, format).with_shaping(Shaping::from_env(env)?);
+    Ok(Relay::new(settings, webhook))
 }
 
 #[cfg(test)]

@@ -14,8 +14,12 @@ use crate::event::CanaryEvent;
 use crate::notification::Notification;
 
 pub mod facts;
+pub mod links;
+pub mod mentions;
 
 pub use facts::{Fact, highlights, progress_bar};
+pub use links::Links;
+pub use mentions::{Mention, Mentions};
 
 /// Shown for an event whose phase Flagger left empty (a canary it has not yet initialised).
 pub const NO_PHASE: &str = "(none)";
@@ -40,8 +44,11 @@ pub struct Presentation<'n> {
     pub details: &'n Details,
     /// The values a reader acts on (the weight, the failing metric, the gate), in words.
     pub highlights: Vec<Fact>,
-    /// Links the reader may follow; none unless the deployment configures them.
+    /// Links the reader may follow; none unless the deployment configures them (`LINKS`).
     pub links: Vec<Link>,
+    /// Who the message notifies; no one unless the destination is configured to mention
+    /// someone at this severity.
+    pub mentions: Vec<Mention>,
     #[serde(flatten)]
     pub body: Body<'n>,
 }
@@ -135,6 +142,7 @@ impl<'n> Presentation<'n> {
             details: &classification.details,
             highlights: highlights(classification.stage, &classification.details),
             links: Vec::new(),
+            mentions: Vec::new(),
             body,
         }
     }
@@ -142,6 +150,12 @@ impl<'n> Presentation<'n> {
     /// Adds links the deployment configured for every message.
     pub fn with_links(mut self, links: Vec<Link>) -> Self {
         self.links = links;
+        self
+    }
+
+    /// Adds the people the destination notifies at this message's severity.
+    pub fn with_mentions(mut self, mentions: Vec<Mention>) -> Self {
+        self.mentions = mentions;
         self
     }
 }

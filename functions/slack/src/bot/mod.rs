@@ -41,11 +41,13 @@ use flagger_relay_core::config::{ConfigError, Env, SecretUrl, flag, tls_roots};
 use flagger_relay_core::deliver::{
     Delivered, DeliveryFailure, RetryPolicy, http_client, with_retries,
 };
+use flagger_relay_core::present::Mention;
 use flagger_relay_core::redact::Redactor;
-use flagger_relay_core::{Classification, Destination, Notification, Presentation};
+use flagger_relay_core::relay::RenderError;
+use flagger_relay_core::{Classification, Destination, Notification, Presentation, Severity};
 
+use crate::{SlackPayload, render, shaping::Shaping};
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
-use summary::ChatMessage;
 use threads::{Entry, Stale, TableError, ThreadStore};
 use web_api::{BotToken, Method, Posted, WebApi};
 
@@ -79,6 +81,14 @@ pub struct SlackBot {
     channel: String,
     threads: Option<ThreadStore>,
     redactor: Redactor,
+    shaping: Shaping,
+}
+
+/// One event's own message, as it goes in a thread or on its own: the presentation, and what
+/// `SLACK_TEMPLATE` made of it when there is a template.
+struct EventMessage<'a, 'n> {
+    message: &'a Presentation<'n>,
+    templated: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl fmt::Debug for SlackBot {
@@ -139,6 +149,7 @@ impl SlackBot {
             channel,
             threads,
             redactor,
+            shaping: Shaping::from_env(env)?,
         }))
     }
 
@@ -164,10 +175,19 @@ impl SlackBot {
     async fn deliver_notification(
         &self,
         retry: &RetryPolicy,
-        notification: &Notification,
-        classification: &Classification,
+        message: &Presentation<'_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
+        let (notification, classification) = (message.event, message.classification);
+        // A template that fails for this event fails it before anything is claimed or posted.
+        let templated = match &self.shaping.template {
+            Some(template) => Some(render::templated(template, message)?),
+            None => None,
+        };
+        let event = EventMessage {
+            message,
+            templated: templated.as_ref(),
+        };
         let arrived = now_ms();
         let step = Step::new(
             notification,
@@ -176,10 +196,7 @@ impl SlackBot {
         );
         let expires_at = arrived / 1000 + THREAD_LIFETIME_SECS;
         let delivered = match &self.threads {
-            None => {
-                self.post_plain(retry, notification, classification, deadline)
-                    .await
-            }
+            None => self.post_plain(retry, &event, deadline).await,
             Some(threads) => match self
                 .plan(
                     threads,
@@ -192,8 +209,7 @@ impl SlackBot {
                 .await
             {
                 Ok(Plan::Parent(opening)) => {
-                    self.open(retry, threads, &opening, notification, deadline)
-                        .await
+                    self.open(retry, threads, &opening, message, deadline).await
                 }
                 Ok(Plan::Reply { key, parent, state }) => {
                     let reply = Reply {
@@ -203,20 +219,11 @@ impl SlackBot {
                         step: &step,
                         expires_at,
                     };
-                    self.reply(
-                        retry,
-                        threads,
-                        reply,
-                        notification,
-                        classification,
-                        deadline,
-                    )
-                    .await
+                    self.reply(retry, threads, reply, &event, deadline).await
                 }
                 Ok(Plan::Plain { key, reason }) => {
                     tracing::warn!(rollout = %key, reason = %reason, "posting the event as a plain message, outside its rollout's thread");
-                    self.post_plain(retry, notification, classification, deadline)
-                        .await
+                    self.post_plain(retry, &event, deadline).await
                 }
                 Err(err) => {
                     let canary = notification.canary_ref().unwrap_or_default();
@@ -224,8 +231,7 @@ impl SlackBot {
                         canary = %canary, table = threads.table(), error = %err,
                         "thread table unavailable; posting the event as a plain message"
                     );
-                    self.post_plain(retry, notification, classification, deadline)
-                        .await
+                    self.post_plain(retry, &event, deadline).await
                 }
             },
         };
@@ -424,17 +430,23 @@ impl SlackBot {
         retry: &RetryPolicy,
         threads: &ThreadStore,
         opening: &Opening,
-        notification: &Notification,
+        message: &Presentation<'_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let Opening { key, claim, state } = opening;
-        let body = summary::parent(notification, state, &self.channel, None);
+        let body = summary::parent(message.event, state, &self.channel, None, &message.links);
         let post_deadline = deadline
             .checked_sub(RECORD_RESERVE)
             .filter(|reserved| *reserved > Instant::now())
             .unwrap_or(deadline);
         let posted = self
-            .call(retry, Method::PostMessage, &body, post_deadline)
+            .call(
+                retry,
+                Method::PostMessage,
+                &body,
+                &self.channel,
+                post_deadline,
+            )
             .await;
         let until = bookkeeping_deadline(deadline);
         match posted {
@@ -467,8 +479,7 @@ impl SlackBot {
         retry: &RetryPolicy,
         threads: &ThreadStore,
         reply: Reply<'_>,
-        notification: &Notification,
-        classification: &Classification,
+        event: &EventMessage<'_, '_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let Reply {
@@ -478,13 +489,11 @@ impl SlackBot {
             step,
             expires_at,
         } = reply;
-        let body = summary::event(
-            notification,
-            classification,
-            &parent.channel,
-            Some(&parent.ts),
-        );
-        let delivered = match self.call(retry, Method::PostMessage, &body, deadline).await {
+        let body = self.event_body(event, &parent.channel, Some(&parent.ts));
+        let delivered = match self
+            .call(retry, Method::PostMessage, &body, &parent.channel, deadline)
+            .await
+        {
             Ok((_, delivered)) => delivered,
             Err(failure) if thread_unusable(&failure) => {
                 let code = web_api::slack_error(&failure.reason).unwrap_or_default();
@@ -495,16 +504,7 @@ impl SlackBot {
                     state: state.advance(step),
                     expires_at,
                 };
-                return self
-                    .restart(
-                        retry,
-                        threads,
-                        restart,
-                        notification,
-                        classification,
-                        deadline,
-                    )
-                    .await;
+                return self.restart(retry, threads, restart, event, deadline).await;
             }
             Err(failure) => return Err(failure),
         };
@@ -538,8 +538,17 @@ impl SlackBot {
             }
         }
         if let Some(state) = recorded {
-            let update = summary::parent(notification, &state, &parent.channel, Some(&parent.ts));
-            if let Err(failure) = self.call(retry, Method::Update, &update, deadline).await {
+            let update = summary::parent(
+                event.message.event,
+                &state,
+                &parent.channel,
+                Some(&parent.ts),
+                &event.message.links,
+            );
+            let updated = self
+                .call(retry, Method::Update, &update, &parent.channel, deadline)
+                .await;
+            if let Err(failure) = updated {
                 tracing::warn!(
                     rollout = %key, error = %self.redactor.redact(&failure.reason),
                     "the event is in its thread, but the parent message could not be updated"
@@ -556,8 +565,7 @@ impl SlackBot {
         retry: &RetryPolicy,
         threads: &ThreadStore,
         restart: Restart<'_>,
-        notification: &Notification,
-        classification: &Classification,
+        event: &EventMessage<'_, '_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
         let Restart {
@@ -586,37 +594,63 @@ impl SlackBot {
                     claim,
                     state,
                 };
-                self.open(retry, threads, &opening, notification, deadline)
+                self.open(retry, threads, &opening, event.message, deadline)
                     .await
             }
             // Another event replaced it first, or the table is away: never a third parent
             // from here; the event stands on its own.
-            Ok(false) | Err(_) => {
-                self.post_plain(retry, notification, classification, deadline)
-                    .await
-            }
+            Ok(false) | Err(_) => self.post_plain(retry, event, deadline).await,
         }
     }
 
     async fn post_plain(
         &self,
         retry: &RetryPolicy,
-        notification: &Notification,
-        classification: &Classification,
+        event: &EventMessage<'_, '_>,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        let body = summary::event(notification, classification, &self.channel, None);
-        self.call(retry, Method::PostMessage, &body, deadline)
+        let body = self.event_body(event, &self.channel, None);
+        self.call(retry, Method::PostMessage, &body, &self.channel, deadline)
             .await
             .map(|(_, delivered)| delivered)
     }
 
+    /// The body that posts one event: the built-in message, or the template's, given the
+    /// channel and thread here. A reply that ends the rollout is broadcast to the channel
+    /// either way.
+    fn event_body(
+        &self,
+        event: &EventMessage<'_, '_>,
+        channel: &str,
+        thread_ts: Option<&str>,
+    ) -> SlackPayload {
+        let Some(templated) = event.templated else {
+            return SlackPayload::Bot(summary::event(event.message, channel, thread_ts));
+        };
+        let mut body = templated.clone();
+        body.insert("channel".into(), channel.into());
+        body.remove("ts");
+        match thread_ts {
+            Some(ts) => {
+                body.insert("thread_ts".into(), ts.into());
+                if rollout::is_outcome(event.message.stage) {
+                    body.insert("reply_broadcast".into(), true.into());
+                }
+            }
+            None => {
+                body.remove("thread_ts");
+            }
+        }
+        SlackPayload::Template(body)
+    }
+
     /// One Web API call, retried on its own within the deadline.
-    async fn call(
+    async fn call<B: serde::Serialize + Sync>(
         &self,
         retry: &RetryPolicy,
         method: Method,
-        body: &ChatMessage,
+        body: &B,
+        channel: &str,
         deadline: Instant,
     ) -> Result<(Posted, Delivered), DeliveryFailure> {
         let posted = OnceLock::new();
@@ -631,7 +665,7 @@ impl SlackBot {
         .await?;
         // with_retries succeeds only after an attempt that set it.
         let posted = posted.into_inner().unwrap_or_else(|| Posted {
-            channel: body.channel.clone(),
+            channel: channel.to_owned(),
             ts: String::new(),
         });
         Ok((posted, delivered))
@@ -672,11 +706,23 @@ struct Reply<'a> {
 
 impl Destination for SlackBot {
     const KIND: &'static str = "slack";
-    type Payload = ChatMessage;
+    type Payload = SlackPayload;
 
     /// The message one event would be posted as on its own: what a dry run shows.
-    fn render(&self, message: &Presentation<'_>) -> ChatMessage {
-        summary::event(message.event, message.classification, &self.channel, None)
+    fn render(&self, message: &Presentation<'_>) -> Result<SlackPayload, RenderError> {
+        let templated = match &self.shaping.template {
+            Some(template) => Some(render::templated(template, message)?),
+            None => None,
+        };
+        let event = EventMessage {
+            message,
+            templated: templated.as_ref(),
+        };
+        Ok(self.event_body(&event, &self.channel, None))
+    }
+
+    fn mentions(&self, severity: Severity) -> &[Mention] {
+        self.shaping.mentions.of(severity)
     }
 
     async fn deliver(
@@ -685,8 +731,7 @@ impl Destination for SlackBot {
         retry: &RetryPolicy,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryFailure> {
-        self.deliver_notification(retry, message.event, message.classification, deadline)
-            .await
+        self.deliver_notification(retry, message, deadline).await
     }
 
     fn secrets(&self) -> Vec<String> {

@@ -9,14 +9,14 @@
 use serde::Serialize;
 
 use flagger_relay_core::alertmanager::AlertStatus;
-use flagger_relay_core::present::progress_bar;
+use flagger_relay_core::present::{Link, Presentation, progress_bar};
 use flagger_relay_core::text::{truncate, truncate_escaped};
-use flagger_relay_core::{Classification, Notification, Stage};
+use flagger_relay_core::{Notification, Stage};
 
 use super::rollout::{RolloutState, elapsed, is_outcome, revision};
 use crate::render::{
     Attachment, Block, CONTEXT_LIMIT, FIELD_LIMIT, HEADER_LIMIT, SECTION_LIMIT, TEXT_LIMIT, Text,
-    color, escape,
+    color, escape, link_buttons, notification_text,
 };
 
 /// Alerts listed in one reply; the rest are counted.
@@ -66,13 +66,14 @@ fn emoji(stage: Stage) -> &'static str {
 }
 
 /// The parent message of a rollout: who, which revision, where it stands, how far the traffic
-/// has moved, how long it has taken. Posted with the rollout's first event; `ts` is the
-/// parent's own, to replace it in place with `chat.update`.
+/// has moved, how long it has taken, and the configured links. Posted with the rollout's first
+/// event; `ts` is the parent's own, to replace it in place with `chat.update`.
 pub fn parent(
     notification: &Notification,
     state: &RolloutState,
     channel: &str,
     ts: Option<&str>,
+    links: &[Link],
 ) -> ChatMessage {
     let subject = notification.subject();
     let title = match revision(notification) {
@@ -137,6 +138,7 @@ pub fn parent(
     if !context.is_empty() {
         blocks.push(Block::Context { elements: context });
     }
+    blocks.extend(link_buttons(links));
     let text = format!("{title}: {}", state.headline);
     ChatMessage {
         channel: channel.to_owned(),
@@ -187,13 +189,10 @@ fn traffic(state: &RolloutState) -> Option<String> {
 }
 
 /// One event: a reply in the rollout's thread when `thread_ts` is set, otherwise a message of
-/// its own. A reply that ends the rollout is broadcast to the channel too.
-pub fn event(
-    notification: &Notification,
-    classification: &Classification,
-    channel: &str,
-    thread_ts: Option<&str>,
-) -> ChatMessage {
+/// its own. A reply that ends the rollout is broadcast to the channel too. Whoever is
+/// mentioned at its severity leads the text; the links follow as buttons.
+pub fn event(message: &Presentation<'_>, channel: &str, thread_ts: Option<&str>) -> ChatMessage {
+    let (notification, classification) = (message.event, message.classification);
     let subject = notification.subject();
     let headline = classification.headline.clone();
     // In a thread the parent names the canary: a reply leads with what happened. A reply
@@ -227,12 +226,13 @@ pub fn event(
         context.extend(user_metadata(notification).map(|user| mrkdwn(user, CONTEXT_LIMIT)));
     }
     blocks.push(Block::Context { elements: context });
+    blocks.extend(link_buttons(&message.links));
     ChatMessage {
         channel: channel.to_owned(),
         ts: None,
         thread_ts: thread_ts.map(str::to_owned),
         reply_broadcast: broadcast,
-        text: truncate_escaped(&escape(&format!("{subject}: {headline}")), TEXT_LIMIT).into_owned(),
+        text: notification_text(&message.mentions, &format!("{subject}: {headline}")),
         blocks: vec![title],
         attachments: vec![Attachment {
             color: color(classification.severity),
@@ -307,6 +307,11 @@ mod tests {
     use super::*;
     use crate::bot::rollout::Step;
 
+    fn event_of(n: &Notification, channel: &str, thread_ts: Option<&str>) -> ChatMessage {
+        let classification = n.classify();
+        event(&Presentation::new(n, &classification), channel, thread_ts)
+    }
+
     fn notification(message: &str, at: i64) -> Notification {
         let body = serde_json::json!({
             "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "b4d9c6f58d",
@@ -337,6 +342,7 @@ mod tests {
                 Block::Header { text } => vec![text],
                 Block::Section { text, fields } => text.iter().chain(fields).collect(),
                 Block::Context { elements } => elements.iter().collect(),
+                Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
             };
             texts.extend(objects.into_iter().filter_map(|text| match text {
                 Text::Mrkdwn { text } => Some(text.clone()),
@@ -355,7 +361,7 @@ mod tests {
             ),
             ("Advance podinfo.test canary weight 30", 1_763_996_761_507),
         ]);
-        let message = parent(&n, &state, "C0RELAY", None);
+        let message = parent(&n, &state, "C0RELAY", None, &[]);
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(json["channel"], "C0RELAY");
         assert!(
@@ -381,7 +387,7 @@ mod tests {
             ("Canary failed! Scaling down podinfo.test", 2_000),
             ("Post-rollout check slack-summary passed", 3_000),
         ]);
-        let message = parent(&n, &state, "C0RELAY", Some("1764000000.000100"));
+        let message = parent(&n, &state, "C0RELAY", Some("1764000000.000100"), &[]);
         assert_eq!(message.ts.as_deref(), Some("1764000000.000100"));
         assert_eq!(
             message.attachments[0].color,
@@ -407,7 +413,7 @@ mod tests {
             ),
             ("Canary failed! Scaling down podinfo.test", 3_000),
         ]);
-        let message = parent(&n, &state, "C0RELAY", None);
+        let message = parent(&n, &state, "C0RELAY", None, &[]);
         let Block::Section {
             text: Some(Text::Mrkdwn { text }),
             ..
@@ -424,12 +430,12 @@ mod tests {
     #[test]
     fn broadcasts_only_a_reply_that_ends_the_rollout() {
         let done = notification("Promotion completed! Scaling down podinfo.test", 1);
-        let reply = event(&done, &done.classify(), "C0RELAY", Some("1.2"));
+        let reply = event_of(&done, "C0RELAY", Some("1.2"));
         assert!(reply.reply_broadcast);
-        let plain = event(&done, &done.classify(), "C0RELAY", None);
+        let plain = event_of(&done, "C0RELAY", None);
         assert!(!plain.reply_broadcast && plain.thread_ts.is_none());
         let step = notification("Advance podinfo.test canary weight 20", 1);
-        assert!(!event(&step, &step.classify(), "C0RELAY", Some("1.2")).reply_broadcast);
+        assert!(!event_of(&step, "C0RELAY", Some("1.2")).reply_broadcast);
     }
 
     #[test]
@@ -438,10 +444,7 @@ mod tests {
             "deploy <!channel> see <https://evil.example|click> & run",
             1,
         )]);
-        for message in [
-            parent(&n, &state, "C", None),
-            event(&n, &n.classify(), "C", None),
-        ] {
+        for message in [parent(&n, &state, "C", None, &[]), event_of(&n, "C", None)] {
             for text in texts(&message) {
                 assert!(!text.contains('<'), "a mention or link needs '<': {text}");
             }
@@ -453,8 +456,8 @@ mod tests {
         let long = "x".repeat(100_000);
         let (n, state) = state_after(&[(long.as_str(), 1)]);
         for message in [
-            parent(&n, &state, "C", None),
-            event(&n, &n.classify(), "C", Some("1.2")),
+            parent(&n, &state, "C", None, &[]),
+            event_of(&n, "C", Some("1.2")),
         ] {
             assert!(message.text.chars().count() <= TEXT_LIMIT);
             for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
@@ -464,6 +467,9 @@ mod tests {
                         (SECTION_LIMIT, text.iter().chain(fields).collect())
                     }
                     Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
+                    Block::Actions { elements } => {
+                        (HEADER_LIMIT, elements.iter().map(|b| &b.text).collect())
+                    }
                 };
                 for object in objects {
                     let (Text::PlainText { text, .. } | Text::Mrkdwn { text }) = object;

@@ -5,6 +5,8 @@
 use serde::Serialize;
 
 use flagger_relay_core::Severity;
+use flagger_relay_core::present::Mention;
+use flagger_relay_core::present::mentions::mention_text;
 
 use super::{Content, NO_MESSAGE};
 
@@ -39,12 +41,43 @@ pub struct AdaptiveCard {
     /// Teams' own extension; other hosts ignore it.
     pub msteams: TeamsProperties,
     pub body: Vec<CardElement>,
+    /// The configured links, as buttons under the card.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CardAction>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TeamsProperties {
     /// `Full`: use the whole width of the channel instead of a narrow bubble.
     pub width: &'static str,
+    /// Who the card mentions: each `<at>Name</at>` in its text, tied to the person it
+    /// notifies. Workflows posts a mention only with its entity.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<MentionEntity>,
+}
+
+/// `{"type":"mention","text":"<at>Jane Doe</at>","mentioned":{"id":…,"name":…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MentionEntity {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: String,
+    pub mentioned: Mentioned,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mentioned {
+    pub id: String,
+    pub name: String,
+}
+
+/// A button that opens a URL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CardAction {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -183,8 +216,25 @@ impl AdaptiveCard {
             kind: "AdaptiveCard",
             schema: ADAPTIVE_CARD_SCHEMA,
             version: ADAPTIVE_CARD_VERSION,
-            msteams: TeamsProperties { width: "Full" },
+            msteams: TeamsProperties {
+                width: "Full",
+                entities: Vec::new(),
+            },
             body,
+            actions: Vec::new(),
+        }
+    }
+}
+
+impl MentionEntity {
+    pub fn new(mention: &Mention) -> Self {
+        MentionEntity {
+            kind: "mention",
+            text: mention.text.clone(),
+            mentioned: Mentioned {
+                id: mention.id.clone(),
+                name: mention.name.clone(),
+            },
         }
     }
 }
@@ -246,15 +296,32 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> Workflows
             value: escape_markdown(value),
         })
         .collect();
-    WorkflowsMessage::new(AdaptiveCard::new(vec![
-        CardElement::Container(banner),
-        CardElement::TextBlock(text),
-        CardElement::FactSet(FactSet {
-            facts,
-            separator: true,
-            spacing: Some("Medium"),
-        }),
-    ]))
+    let mut body = vec![CardElement::Container(banner)];
+    if !content.mentions.is_empty() {
+        // Configured, not event text: written as it is, so each `<at>` matches its entity.
+        body.push(CardElement::TextBlock(TextBlock::new(mention_text(
+            &content.mentions,
+            " ",
+        ))));
+    }
+    body.push(CardElement::TextBlock(text));
+    body.push(CardElement::FactSet(FactSet {
+        facts,
+        separator: true,
+        spacing: Some("Medium"),
+    }));
+    let mut card = AdaptiveCard::new(body);
+    card.msteams.entities = content.mentions.iter().map(MentionEntity::new).collect();
+    card.actions = content
+        .links
+        .iter()
+        .map(|link| CardAction {
+            kind: "Action.OpenUrl",
+            title: link.label.clone(),
+            url: link.url.clone(),
+        })
+        .collect();
+    WorkflowsMessage::new(card)
 }
 
 /// Highlights as columns: the label small, the value below it large (largest when it is a

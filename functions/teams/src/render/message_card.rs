@@ -18,6 +18,25 @@ pub struct MessageCard {
     /// Plain text for notifications and the activity feed.
     pub summary: String,
     pub sections: Vec<MessageCardSection>,
+    /// The configured links, as buttons.
+    #[serde(rename = "potentialAction", skip_serializing_if = "Vec::is_empty")]
+    pub potential_action: Vec<OpenUri>,
+}
+
+/// `{"@type":"OpenUri","name":…,"targets":[{"os":"default","uri":…}]}`: a button that opens a
+/// URL on every platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenUri {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub name: String,
+    pub targets: Vec<OpenUriTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenUriTarget {
+    pub os: &'static str,
+    pub uri: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,6 +84,18 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> MessageCa
             facts,
             markdown: false,
         }],
+        potential_action: content
+            .links
+            .iter()
+            .map(|link| OpenUri {
+                kind: "OpenUri",
+                name: link.label.clone(),
+                targets: vec![OpenUriTarget {
+                    os: "default",
+                    uri: link.url.clone(),
+                }],
+            })
+            .collect(),
     }
 }
 

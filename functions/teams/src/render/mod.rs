@@ -8,6 +8,7 @@
 
 mod adaptive;
 mod message_card;
+mod templated;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,17 +16,20 @@ use std::io;
 
 use serde::Serialize;
 
-use flagger_relay_core::present::{self, Alerts, Body, Presentation};
+use flagger_relay_core::present::{self, Alerts, Body, Link, Mention, Presentation};
 use flagger_relay_core::text::truncate;
 use flagger_relay_core::{Severity, Stage};
 
 pub use adaptive::{
-    AdaptiveCard, CardElement, Column, ColumnSet, Container, ContainerStyle, Fact, FactSet,
-    TeamsProperties, TextBlock, WorkflowsAttachment, WorkflowsMessage, escape_markdown,
+    AdaptiveCard, CardAction, CardElement, Column, ColumnSet, Container, ContainerStyle, Fact,
+    FactSet, MentionEntity, Mentioned, TeamsProperties, TextBlock, WorkflowsAttachment,
+    WorkflowsMessage, escape_markdown,
 };
 pub use message_card::{
-    MessageCard, MessageCardFact, MessageCardSection, escape_html, theme_color,
+    MessageCard, MessageCardFact, MessageCardSection, OpenUri, OpenUriTarget, escape_html,
+    theme_color,
 };
+pub use templated::{TemplatedMessage, templated};
 
 /// Teams refuses messages over 28 KB. Microsoft's own validator checks the serialized JSON with
 /// `Buffer.byteLength(json) <= 28000`, so that is the bound, in bytes of compact JSON.
@@ -46,6 +50,8 @@ const HIGHLIGHT_LIMIT: usize = 300;
 const USER_KEYS_LIMIT: usize = 20;
 const USER_KEY_LIMIT: usize = 64;
 const USER_VALUE_LIMIT: usize = 500;
+/// The links' URLs share this many bytes, so that links never crowd out the message.
+const LINK_BYTES: usize = 4_000;
 
 /// Which kind of card a webhook takes, decided once at cold start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,12 +87,14 @@ pub fn is_connector_host(host: &str) -> bool {
     host.ends_with(".webhook.office.com") || host == "outlook.office.com"
 }
 
-/// The body posted to Teams: one of the two card formats, serialized as the card itself.
+/// The body posted to Teams: one of the two card formats, serialized as the card itself, or
+/// what `TEAMS_TEMPLATE` made of the event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum TeamsMessage {
     Adaptive(WorkflowsMessage),
     MessageCard(MessageCard),
+    Template(TemplatedMessage),
 }
 
 /// What a card shows, before it is put into either format. Texts are raw (unescaped) and
@@ -102,6 +110,10 @@ struct Content<'e> {
     /// How many of `facts`, from the first, are the message's highlights (the weight, the
     /// failing metric against its threshold, the gate): what a reader acts on.
     highlights: usize,
+    /// The configured links, as buttons (`Action.OpenUrl`, or `OpenUri` on a MessageCard).
+    links: Vec<Link>,
+    /// Whoever the card mentions at this severity (Adaptive Cards only: connectors cannot).
+    mentions: Vec<Mention>,
 }
 
 /// Shown instead of the message when the payload came from a gating hook, which sends no
@@ -156,6 +168,16 @@ impl<'e> Content<'e> {
                 Some(Cow::Owned(alert_lines(alerts)))
             }
         };
+        let mut link_bytes = 0;
+        let links = message
+            .links
+            .iter()
+            .take_while(|link| {
+                link_bytes += link.url.len();
+                link_bytes <= LINK_BYTES
+            })
+            .cloned()
+            .collect();
         Content {
             title: truncate(&message.title, TITLE_LIMIT).into_owned(),
             severity: message.severity,
@@ -163,6 +185,8 @@ impl<'e> Content<'e> {
             message: text,
             facts,
             highlights,
+            links,
+            mentions: message.mentions.clone(),
         }
     }
 }
@@ -551,6 +575,44 @@ mod tests {
                 .collect(),
             CardElement::FactSet(_) => Vec::new(),
         }
+    }
+
+    #[test]
+    fn shows_links_as_buttons_and_mentions_with_their_entities() {
+        let notification =
+            Notification::Canary(event("Canary failed! Scaling down podinfo.test", &[]));
+        let classification = notification.classify();
+        let message = Presentation::new(&notification, &classification)
+            .with_links(vec![Link {
+                label: "Dashboard".into(),
+                url: "https://grafana.example/d?ns=test".into(),
+            }])
+            .with_mentions(crate::shaping::read_mentions("jane@contoso.com|Jane Doe").unwrap());
+        let adaptive =
+            serde_json::to_value(super::message(&message, CardFormat::Adaptive)).unwrap();
+        let card = &adaptive["attachments"][0]["content"];
+        assert_eq!(card["body"][1]["text"], "<at>Jane Doe</at>");
+        assert_eq!(
+            card["msteams"]["entities"],
+            serde_json::json!([{"type": "mention", "text": "<at>Jane Doe</at>",
+                "mentioned": {"id": "jane@contoso.com", "name": "Jane Doe"}}])
+        );
+        assert_eq!(
+            card["actions"],
+            serde_json::json!([{"type": "Action.OpenUrl", "title": "Dashboard",
+                "url": "https://grafana.example/d?ns=test"}])
+        );
+        let legacy =
+            serde_json::to_value(super::message(&message, CardFormat::MessageCard)).unwrap();
+        assert_eq!(
+            legacy["potentialAction"],
+            serde_json::json!([{"@type": "OpenUri", "name": "Dashboard",
+                "targets": [{"os": "default", "uri": "https://grafana.example/d?ns=test"}]}])
+        );
+        assert!(
+            !legacy.to_string().contains("<at>"),
+            "connectors cannot mention: no dangling <at>"
+        );
     }
 
     #[test]
