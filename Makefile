@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools system-packages run test fmt lint unit validate-payloads template monitoring events build redrive fuzz bench
+.PHONY: help tools system-packages run test fmt lint unit validate-payloads template monitoring events build redrive fuzz bench load
 
 help:
 	@echo "make run    serve the functions under cargo lambda watch and replay canary-success"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench  cold start, latency, memory, size and render cost of every function (BENCHMARKS.md)"
 	@echo "make fuzz   fuzz the parser and renderers (FUZZ_SECONDS each, default 60)"
 	@echo "make redrive  re-deliver the dead-letter queue (DEAD_LETTER_QUEUE_URL=…; DRY_RUN=1 lists only)"
+	@echo "make load   3 events/s for 60 s into a Slack that takes 1/s, direct and fan-out (BENCHMARKS.md)"
 
 # Installs only what is missing or changed: the Python tools from requirements/ into .venv/
 # and .venv-checkov/, the validators' npm packages from their lock file; Node.js (for the
@@ -137,6 +138,12 @@ redrive:
 	  else echo "$$fn: not configured (set $$*); its records stay parked"; fi; \
 	done; \
 	exit $$failed
+
+# The load run (BENCHMARKS.md): LOAD_RATE events a second for LOAD_SECONDS (default 3 for 60 s)
+# into a Slack stand-in that takes one a second, through the direct and the fan-out path;
+# nothing may be lost or posted twice. `make test` runs the same test for a few seconds.
+load: tools
+	@scripts/load.sh
 
 # libFuzzer on the parser and renderers, FUZZ_SECONDS each (stable toolchain, no sanitizer).
 FUZZ_SECONDS ?= 60

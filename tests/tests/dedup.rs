@@ -145,6 +145,8 @@ async fn identical_requests_at_the_same_moment_post_one_message() {
     assert_eq!(posts(&slow).await, 1);
 }
 
+/// A failure that is not parked (no queue here: the event is only in the log) releases the
+/// claim, so that Flagger's retry is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_delivery_lets_flaggers_retry_through() {
     skip_without!(moto::available());
@@ -158,6 +160,52 @@ async fn a_failed_delivery_lets_flaggers_retry_through() {
     let (status, body) = send(&relay, EVENT).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("delivered")));
     assert_eq!(posts(&up).await, 1);
+}
+
+/// A copy that failed and was parked is settled: the dead-letter queue holds it and redrive
+/// sends it. Flagger's retries get the same answer at once, send nothing, and park nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_failure_answers_flaggers_retries_without_sending_or_parking_again() {
+    skip_without!(moto::available());
+    let table = table().await;
+    let config = Moto::shared().sdk_config().await;
+    let queue = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(moto::unique("dedup-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let down = answering(503, Duration::ZERO).await;
+    let relay = slack(&down, &table).await.with_dead_letter_queue(
+        flagger_relay_core::dead_letter::DeadLetterQueue::with_config(
+            queue.clone(),
+            config.clone(),
+        ),
+    );
+    let (status, first) = send(&relay, EVENT).await;
+    assert_eq!(
+        (status, first["dead_lettered"].as_bool()),
+        (503, Some(true)),
+        "{first}"
+    );
+    let calls = posts(&down).await;
+    for _ in 0..2 {
+        let (status, again) = send(&relay, EVENT).await;
+        assert_eq!(status, 503, "{again}");
+        assert_eq!(
+            (again["status"].as_str(), again["dead_lettered"].as_bool()),
+            (Some("duplicate"), Some(true)),
+            "{again}"
+        );
+    }
+    assert_eq!(posts(&down).await, calls, "nothing sent again");
+    assert_eq!(
+        moto::drain(&config, &queue, 1).await.len(),
+        1,
+        "parked once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

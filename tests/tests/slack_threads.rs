@@ -218,6 +218,7 @@ fn fast() -> RetryPolicy {
         max_delay: Duration::from_millis(50),
         max_attempts: 3,
         min_attempt_time: Duration::from_millis(10),
+        max_throttled_wait: Duration::from_secs(2),
     }
 }
 

@@ -63,9 +63,12 @@ pub enum Outcome {
         severity: Severity,
     },
     /// The same body reached this destination moments ago (Flagger retrying): nothing sent.
+    /// `parked`: that earlier copy failed and is in the dead-letter queue, answered with this
+    /// status, which this copy gets too.
     Duplicate {
         stage: Stage,
         severity: Severity,
+        parked: Option<StatusCode>,
     },
     Refused(RequestError),
     Failed {
@@ -91,6 +94,10 @@ pub enum DeadLetter {
 impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
+            Outcome::Duplicate {
+                parked: Some(status),
+                ..
+            } => *status,
             Outcome::Delivered { .. }
             | Outcome::DryRun { .. }
             | Outcome::Filtered { .. }
@@ -160,11 +167,27 @@ impl Outcome {
                 "stage": stage.as_str(),
                 "severity": severity.as_str(),
             }),
-            Outcome::Duplicate { stage, severity } => json!({
+            Outcome::Duplicate {
+                stage,
+                severity,
+                parked: None,
+            } => json!({
                 "status": "duplicate",
                 "destination": destination,
                 "stage": stage.as_str(),
                 "severity": severity.as_str(),
+            }),
+            Outcome::Duplicate {
+                stage,
+                severity,
+                parked: Some(_),
+            } => json!({
+                "error": format!("{destination} did not take an earlier copy of this event, which is parked in the dead-letter queue; this copy is not sent again"),
+                "status": "duplicate",
+                "destination": destination,
+                "stage": stage.as_str(),
+                "severity": severity.as_str(),
+                "dead_lettered": true,
             }),
             Outcome::Refused(err) => json!({ "error": err.to_string() }),
             Outcome::Failed {

@@ -7,11 +7,17 @@
 //!
 //! ```text
 //!   no item (or expired) ──PutItem if absent──▶ delivering (claim, lease) ──sent──▶ delivered
-//!        │ lost: another copy holds it            │ failed: the claim is deleted, so that
-//!        ▼                                        │ Flagger's retry is sent again
-//!   duplicate: 200, nothing sent                  ▼
+//!        │ lost: another copy holds it            │ failed and parked ──▶ parked
+//!        ▼                                        │ failed, not parked: the claim is deleted,
+//!   duplicate: 200, nothing sent                  │ so that Flagger's retry is sent again
+//!   (parked: the first copy's status, nothing sent)▼
 //!                        a claim whose invocation died (lease over) may be taken over
 //! ```
+//!
+//! A parked body stays claimed: the dead-letter queue holds it and redrive will send it, so
+//! Flagger's retries are answered with the first copy's status at once instead of each trying
+//! (and under throttling, each holding an instance) again, and a redrive never posts a second
+//! copy that a retry already got through.
 //!
 //! The table is an optimisation of what Flagger sees, never a gate on delivery: when it cannot
 //! be reached in time, the event is delivered and the skip is logged.
@@ -49,6 +55,9 @@ pub enum Claim {
     Won(Ticket),
     /// Another copy was delivered, or is being delivered, within the window: send nothing.
     Duplicate,
+    /// An earlier copy failed and was parked in the dead-letter queue, answered with this
+    /// status: send nothing; redrive sends it.
+    Parked { status: u16 },
     /// The table could not say: send it anyway.
     Skipped(String),
 }
@@ -156,10 +165,68 @@ impl Dedup {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Claim::Duplicate
+                self.held_by(&id).await
             }
             Ok(Err(err)) => Claim::Skipped(format!("PutItem failed: {}", sdk_reason(&err))),
             Err(_) => Claim::Skipped(format!("no answer within {} ms", TABLE_BUDGET.as_millis())),
+        }
+    }
+
+    /// What holds a body another copy claimed: a delivery (done or under way), or a parked
+    /// failure.
+    async fn held_by(&self, id: &str) -> Claim {
+        let call = self
+            .client()
+            .await
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send();
+        let item = match tokio::time::timeout(SETTLE_BUDGET, call).await {
+            Ok(Ok(output)) => output.item.unwrap_or_default(),
+            // Claimed, whatever else: not sent twice.
+            _ => return Claim::Duplicate,
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        match text("state").as_deref() {
+            Some("parked") => Claim::Parked {
+                status: item
+                    .get("status")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(503),
+            },
+            _ => Claim::Duplicate,
+        }
+    }
+
+    /// The body did not go out but is parked, answered with `status`: later copies within the
+    /// window get that answer and send nothing; redrive sends it.
+    pub async fn parked(&self, ticket: &Ticket, status: u16) {
+        let call = self
+            .client()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(&ticket.id))
+            .update_expression("SET #state = :parked, #status = :status REMOVE #lease_until")
+            .condition_expression("#claim = :claim")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#lease_until", "lease_until")
+            .expression_attribute_names("#claim", "claim")
+            .expression_attribute_values(":parked", s("parked"))
+            .expression_attribute_values(":status", n(i64::from(status)))
+            .expression_attribute_values(":claim", s(&ticket.claim))
+            .send();
+        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
+            .await
+            .map_err(|_| "no answer in time".to_owned())
+            .map(|r| r.map_err(|e| sdk_reason(&e)))
+        {
+            // Until its lease ends the claim still turns copies away; after it, one is sent.
+            tracing::warn!(table = %self.table, error = %err, "could not mark the event parked in the dedup table");
         }
     }
 

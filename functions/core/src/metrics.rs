@@ -253,7 +253,9 @@ impl<'a> EventMetrics<'a> {
                 severity: Some(severity.as_str()),
                 ..blank
             },
-            contract::Outcome::Duplicate { stage, severity } => EventMetrics {
+            contract::Outcome::Duplicate {
+                stage, severity, ..
+            } => EventMetrics {
                 outcome: Outcome::Duplicate,
                 stage: Some(stage.as_str()),
                 severity: Some(severity.as_str()),

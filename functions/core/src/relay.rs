@@ -291,6 +291,7 @@ impl<D: Destination> Relay<D> {
             return Outcome::Filtered { stage, severity };
         }
         let message = self.present(notification, &classification);
+        let mut ticket = None;
         let sent = if self.settings.dry_run {
             match self.destination.render(&message) {
                 Ok(payload) => {
@@ -304,11 +305,27 @@ impl<D: Destination> Relay<D> {
                 Err(err) => Err(DeliveryFailure::from(err)),
             }
         } else {
-            let ticket = match &self.dedup {
+            ticket = match &self.dedup {
                 None => None,
                 Some(dedup) => match dedup.claim(D::KIND, raw, deadline).await {
                     Claim::Won(ticket) => Some((dedup, ticket)),
-                    Claim::Duplicate => return Outcome::Duplicate { stage, severity },
+                    Claim::Duplicate => {
+                        return Outcome::Duplicate {
+                            stage,
+                            severity,
+                            parked: None,
+                        };
+                    }
+                    Claim::Parked { status } => {
+                        return Outcome::Duplicate {
+                            stage,
+                            severity,
+                            parked: Some(
+                                lambda_http::http::StatusCode::from_u16(status)
+                                    .unwrap_or(lambda_http::http::StatusCode::SERVICE_UNAVAILABLE),
+                            ),
+                        };
+                    }
                     Claim::Skipped(reason) => {
                         // Never a gate on delivery: at worst, Flagger's retry is posted twice.
                         tracing::warn!(table = dedup.table(), reason = %self.redactor.redact(&reason), "dedup skipped; delivering");
@@ -316,16 +333,9 @@ impl<D: Destination> Relay<D> {
                     }
                 },
             };
-            let sent = self.deliver_message(&message, deadline).await;
-            if let Some((dedup, ticket)) = &ticket {
-                match &sent {
-                    Ok(_) => dedup.delivered(ticket).await,
-                    Err(_) => dedup.release(ticket).await,
-                }
-            }
-            sent
+            self.deliver_message(&message, deadline).await
         };
-        match sent {
+        let outcome = match sent {
             Ok(delivered) => Outcome::Delivered {
                 delivered,
                 stage,
@@ -344,7 +354,21 @@ impl<D: Destination> Relay<D> {
                     dead_letter,
                 }
             }
+        };
+        // Delivered: later copies are duplicates. Parked: later copies get the same answer,
+        // and redrive sends it. Neither (left to Lambda, or lost to the log): the next copy
+        // is sent.
+        if let Some((dedup, ticket)) = &ticket {
+            match &outcome {
+                Outcome::Delivered { .. } => dedup.delivered(ticket).await,
+                Outcome::Failed {
+                    dead_letter: DeadLetter::Parked,
+                    ..
+                } => dedup.parked(ticket, outcome.status().as_u16()).await,
+                _ => dedup.release(ticket).await,
+            }
         }
+        outcome
     }
 
     /// Renders and delivers without filtering or parking: for events already accepted once,

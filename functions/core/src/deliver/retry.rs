@@ -17,6 +17,11 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Not worth starting an attempt with less time than this left.
     pub min_attempt_time: Duration,
+    /// The longest one delivery waits on a destination that keeps saying `Retry-After`.
+    /// Throttling is the destination's load, and a function that sleeps through it holds an
+    /// instance per event: under a flood the concurrency runs out and new events are refused
+    /// before anyone can park them. Past this, the event is parked (503) at once.
+    pub max_throttled_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +32,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(2),
             max_attempts: 5,
             min_attempt_time: Duration::from_millis(250),
+            max_throttled_wait: Duration::from_secs(2),
         }
     }
 }
@@ -97,6 +103,16 @@ where
             return Err(failure(FailureClass::Transient, reason, maybe_delivered));
         };
         let delay = retry_after.map_or(backoff_delay, |asked| asked.max(backoff_delay));
+        if let Some(asked) = retry_after
+            && retry_after_waited + delay > policy.max_throttled_wait
+        {
+            let reason = format!(
+                "{reason} (throttled: asked to retry after {} s, after {} s of waiting already; parked rather than holding the function)",
+                asked.as_secs(),
+                retry_after_waited.as_secs()
+            );
+            return Err(failure(FailureClass::Transient, reason, maybe_delivered));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if delay + policy.min_attempt_time > left {
             let reason = match retry_after {
@@ -127,6 +143,7 @@ mod tests {
             max_delay: Duration::from_millis(5),
             max_attempts: 4,
             min_attempt_time: Duration::from_millis(1),
+            max_throttled_wait: Duration::from_secs(2),
         }
     }
 
@@ -275,6 +292,30 @@ mod tests {
         .await
         .unwrap_err();
         assert!(!refused.maybe_delivered);
+    }
+
+    #[tokio::test]
+    async fn stops_waiting_on_a_destination_that_keeps_throttling() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy {
+            max_throttled_wait: Duration::from_millis(250),
+            ..fast()
+        };
+        let result = with_retries(&policy, far(), |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(AttemptError::Transient {
+                    reason: "HTTP 429".into(),
+                    retry_after: Some(Duration::from_millis(200)),
+                })
+            }
+        })
+        .await
+        .unwrap_err();
+        // One wait of 200 ms fits; a second would not.
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(result.class, FailureClass::Transient);
+        assert!(result.reason.contains("throttled"), "{}", result.reason);
     }
 
     #[tokio::test]
