@@ -184,6 +184,9 @@ preview-docs: preview-tools
 preview-check: preview-tools
 	cargo run --quiet -p flagger-relay-tests --example preview -- --out target/preview-check/payloads canary-rollback-metrics alertmanager
 	node preview/render.mjs --sample --payloads target/preview-check/payloads --out target/preview-check
+	SLACK_TEMPLATE="$$(cat examples/templates/slack.json.j2)" TEAMS_TEMPLATE="$$(cat examples/templates/teams-card.json.j2)" \
+	  cargo run --quiet -p flagger-relay-tests --example preview -- --out target/preview-check/templated/payloads canary-rollback-metrics
+	node preview/render.mjs --sample --payloads target/preview-check/templated/payloads --out target/preview-check/templated
 
 # Debian's Chromium and the fonts the pages ask for (Lato for Slack, Open Sans standing in
 # for Segoe UI, Noto for emoji); the Node packages from preview/package-lock.json.

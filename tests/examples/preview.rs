@@ -11,6 +11,10 @@
 //! bot delivers with, folded over the lifecycle here the way the thread table folds it.
 //!
 //! `cargo run -p flagger-relay-tests --example preview -- [--out DIR] [LIFECYCLE…]`
+//!
+//! What shapes a deployment's messages (`LINKS`, the mentions, the templates) is taken from
+//! this program's environment, so `make preview SLACK_TEMPLATE="$(cat my.json.j2)"` draws a
+//! template's output like any other message.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -28,6 +32,27 @@ use serde_json::{Value, json};
 const CHANNEL: &str = "C0PREVIEW";
 /// A well-formed bot token that never leaves this process: bot mode needs one to start.
 const BOT_TOKEN: &str = "xoxb-0000000000-preview";
+/// The settings that shape messages, passed through from the environment.
+const SHAPING: [&str; 7] = [
+    "LINKS",
+    "SLACK_MENTIONS",
+    "TEAMS_MENTIONS",
+    "SLACK_TEMPLATE",
+    "TEAMS_TEMPLATE",
+    "SNS_SUBJECT_TEMPLATE",
+    "SNS_EMAIL_TEMPLATE",
+];
+
+/// `base` and whichever of [`SHAPING`] the environment sets.
+fn shaped<'a>(
+    base: &[(&'a str, &'a str)],
+    shaping: &'a [(&'static str, String)],
+) -> HashMap<&'a str, &'a str> {
+    let mut settings = env(base);
+    settings.extend(shaping.iter().map(|(name, value)| (*name, value.as_str())));
+    settings
+}
+
 /// When an Alertmanager notification "arrives": it carries no time of its own, and the
 /// pictures must not depend on the clock. 2025-11-24 15:00 UTC, where the fixtures are.
 const ARRIVAL_MS: i64 = 1_763_996_400_000;
@@ -43,27 +68,33 @@ struct Event {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Outcome<()> {
     let (out, only) = arguments()?;
+    let shaping: Vec<(&'static str, String)> = SHAPING
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (*name, value)))
+        .filter(|(_, value)| !value.trim().is_empty())
+        .collect();
     // Requests come from this program only: the functions serve without a token, on purpose.
     let dry = [("DRY_RUN", "1"), OPEN];
-    let slack = flagger_relay_slack::relay_from_env(&env(&dry))?;
-    let teams = flagger_relay_teams::relay_from_env(&env(&dry))?;
-    let messagecard = flagger_relay_teams::relay_from_env(&env(&[
-        ("DRY_RUN", "1"),
-        OPEN,
-        ("TEAMS_CARD_FORMAT", "messagecard"),
-    ]))?;
-    let sns = flagger_relay_sns::relay_from_env(&env(&[
-        ("DRY_RUN", "1"),
-        OPEN,
-        ("AWS_REGION", "us-east-1"),
-    ]))
+    let slack = flagger_relay_slack::relay_from_env(&shaped(&dry, &shaping))?;
+    let teams = flagger_relay_teams::relay_from_env(&shaped(&dry, &shaping))?;
+    let messagecard = flagger_relay_teams::relay_from_env(&shaped(
+        &[("DRY_RUN", "1"), OPEN, ("TEAMS_CARD_FORMAT", "messagecard")],
+        &shaping,
+    ))?;
+    let sns = flagger_relay_sns::relay_from_env(&shaped(
+        &[("DRY_RUN", "1"), OPEN, ("AWS_REGION", "us-east-1")],
+        &shaping,
+    ))
     .await?;
-    let bot = flagger_relay_slack::relay_from_env(&env(&[
-        ("DRY_RUN", "1"),
-        OPEN,
-        ("SLACK_BOT_TOKEN", BOT_TOKEN),
-        ("SLACK_CHANNEL_ID", CHANNEL),
-    ]))?;
+    let bot = flagger_relay_slack::relay_from_env(&shaped(
+        &[
+            ("DRY_RUN", "1"),
+            OPEN,
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_CHANNEL_ID", CHANNEL),
+        ],
+        &shaping,
+    ))?;
 
     let mut groups = recorded_lifecycles();
     groups.push(("alertmanager".to_owned(), alertmanager()?));
