@@ -22,22 +22,16 @@
 //! The table is an optimisation of what Flagger sees, never a gate on delivery: when it cannot
 //! be reached in time, the event is delivered and the skip is logged.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::aws::sdk_reason;
+use crate::table::{Expression, Item, Table, Update, n, number, s, text};
 
 /// How long a body counts as already sent: Flagger's retries come within seconds to minutes.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -47,6 +41,8 @@ const TABLE_BUDGET: Duration = Duration::from_millis(1500);
 const SETTLE_BUDGET: Duration = Duration::from_millis(500);
 /// A claim outlives its invocation's deadline by this much before another copy may take over.
 const LEASE_GRACE: Duration = Duration::from_secs(5);
+/// The partition key.
+const KEY: &str = "id";
 
 /// What the table says about one copy of a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,57 +67,25 @@ pub struct Ticket {
 
 /// The deduplication table (`DEDUP_TABLE`). Its client is built on first use.
 pub struct Dedup {
-    table: String,
-    config: Option<SdkConfig>,
-    client: OnceCell<Client>,
+    table: Table,
 }
 
 impl Dedup {
     pub fn new(table: String) -> Self {
         Dedup {
-            table,
-            config: None,
-            client: OnceCell::new(),
+            table: Table::new(table, TABLE_BUDGET),
         }
     }
 
     /// A table reached with the given SDK configuration (a local endpoint in tests).
     pub fn with_config(table: String, config: SdkConfig) -> Self {
         Dedup {
-            table,
-            config: Some(config),
-            client: OnceCell::new(),
+            table: Table::with_config(table, TABLE_BUDGET, config),
         }
     }
 
     pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let sdk = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-                };
-                let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .connect_timeout(Duration::from_secs(1))
-                            .operation_attempt_timeout(Duration::from_secs(1))
-                            .operation_timeout(TABLE_BUDGET)
-                            .build(),
-                    )
-                    .retry_config(
-                        RetryConfig::standard()
-                            .with_max_attempts(2)
-                            .with_initial_backoff(Duration::from_millis(50)),
-                    )
-                    .build();
-                Client::from_conf(config)
-            })
-            .await
+        self.table.name()
     }
 
     /// Claims `body` for `destination`, holding the claim until `deadline` (plus a grace) in
@@ -132,8 +96,8 @@ impl Dedup {
         let now = now_ms();
         let lease = now + millis(deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE);
         let expires_at = (now + millis(WINDOW)) / 1000;
-        let item = HashMap::from([
-            ("id".to_owned(), s(&id)),
+        let item = Item::from([
+            (KEY.to_owned(), s(&id)),
             ("claim".to_owned(), s(&claim)),
             ("state".to_owned(), s("delivering")),
             ("lease_until".to_owned(), n(lease)),
@@ -141,60 +105,44 @@ impl Dedup {
         ]);
         // Free when absent, expired (TTL deletes late), or held by an invocation whose lease
         // ran out before it settled.
-        let call = self
-            .client()
-            .await
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(#id) OR #expires_at < :now_s OR (#state = :delivering AND #lease_until < :now_ms)",
+        let free = Expression::new(|p| {
+            format!(
+                "attribute_not_exists({}) OR {} < {} OR ({} AND {} < {})",
+                p.name(KEY),
+                p.name("expires_at"),
+                p.value(n(now / 1000)),
+                p.equals("state", s("delivering")),
+                p.name("lease_until"),
+                p.value(n(now)),
             )
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#expires_at", "expires_at")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#lease_until", "lease_until")
-            .expression_attribute_values(":now_s", n(now / 1000))
-            .expression_attribute_values(":now_ms", n(now))
-            .expression_attribute_values(":delivering", s("delivering"))
-            .send();
-        match tokio::time::timeout(TABLE_BUDGET, call).await {
-            Ok(Ok(_)) => Claim::Won(Ticket { id, claim }),
-            Ok(Err(err))
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.held_by(&id).await
-            }
-            Ok(Err(err)) => Claim::Skipped(format!("PutItem failed: {}", sdk_reason(&err))),
-            Err(_) => Claim::Skipped(format!("no answer within {} ms", TABLE_BUDGET.as_millis())),
+        });
+        match self
+            .table
+            .put(item, free, Instant::now() + TABLE_BUDGET)
+            .await
+        {
+            Ok(true) => Claim::Won(Ticket { id, claim }),
+            Ok(false) => self.held_by(&id).await,
+            Err(err) => Claim::Skipped(err.to_string()),
         }
     }
 
     /// What holds a body another copy claimed: a delivery (done or under way), or a parked
     /// failure.
     async fn held_by(&self, id: &str) -> Claim {
-        let call = self
-            .client()
+        let item = match self
+            .table
+            .get(KEY, id, Instant::now() + SETTLE_BUDGET)
             .await
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send();
-        let item = match tokio::time::timeout(SETTLE_BUDGET, call).await {
-            Ok(Ok(output)) => output.item.unwrap_or_default(),
+        {
+            Ok(item) => item.unwrap_or_default(),
             // Claimed, whatever else: not sent twice.
-            _ => return Claim::Duplicate,
+            Err(_) => return Claim::Duplicate,
         };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        match text("state").as_deref() {
+        match text(&item, "state") {
             Some("parked") => Claim::Parked {
-                status: item
-                    .get("status")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
+                status: number(&item, "status")
+                    .and_then(|status| u16::try_from(status).ok())
                     .unwrap_or(503),
             },
             _ => Claim::Duplicate,
@@ -204,78 +152,59 @@ impl Dedup {
     /// The body did not go out but is parked, answered with `status`: later copies within the
     /// window get that answer and send nothing; redrive sends it.
     pub async fn parked(&self, ticket: &Ticket, status: u16) {
-        let call = self
-            .client()
-            .await
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(&ticket.id))
-            .update_expression("SET #state = :parked, #status = :status REMOVE #lease_until")
-            .condition_expression("#claim = :claim")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#lease_until", "lease_until")
-            .expression_attribute_names("#claim", "claim")
-            .expression_attribute_values(":parked", s("parked"))
-            .expression_attribute_values(":status", n(i64::from(status)))
-            .expression_attribute_values(":claim", s(&ticket.claim))
-            .send();
-        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
-            .await
-            .map_err(|_| "no answer in time".to_owned())
-            .map(|r| r.map_err(|e| sdk_reason(&e)))
-        {
+        let mut update = Update::default();
+        update.set("state", s("parked"));
+        update.set("status", n(i64::from(status)));
+        update.remove("lease_until");
+        if let Err(err) = self.settle("mark parked", ticket, update).await {
             // Until its lease ends the claim still turns copies away; after it, one is sent.
-            tracing::warn!(table = %self.table, error = %err, "could not mark the event parked in the dedup table");
+            tracing::warn!(table = %self.table(), error = %err.reason, "could not mark the event parked in the dedup table");
         }
     }
 
     /// The body went out: later copies within the window are duplicates.
     pub async fn delivered(&self, ticket: &Ticket) {
-        let call = self
-            .client()
-            .await
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(&ticket.id))
-            .update_expression("SET #state = :delivered REMOVE #lease_until")
-            .condition_expression("#claim = :claim")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#lease_until", "lease_until")
-            .expression_attribute_names("#claim", "claim")
-            .expression_attribute_values(":delivered", s("delivered"))
-            .expression_attribute_values(":claim", s(&ticket.claim))
-            .send();
-        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
-            .await
-            .map_err(|_| "no answer in time".to_owned())
-            .map(|r| r.map_err(|e| sdk_reason(&e)))
-        {
+        let mut update = Update::default();
+        update.set("state", s("delivered"));
+        update.remove("lease_until");
+        if let Err(err) = self.settle("mark delivered", ticket, update).await {
             // The claim stays "delivering" until its lease ends: a retry in between is still
             // answered as a duplicate, one after it is sent again.
-            tracing::warn!(table = %self.table, error = %err, "could not mark the event delivered in the dedup table");
+            tracing::warn!(table = %self.table(), error = %err.reason, "could not mark the event delivered in the dedup table");
         }
     }
 
     /// The body did not go out: let the next copy (Flagger's retry) be sent.
     pub async fn release(&self, ticket: &Ticket) {
-        let call = self
-            .client()
+        let ours = Expression::new(|p| p.equals("claim", s(&ticket.claim)));
+        if let Err(err) = self
+            .table
+            .delete(KEY, &ticket.id, ours, Instant::now() + SETTLE_BUDGET)
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", s(&ticket.id))
-            .condition_expression("#claim = :claim")
-            .expression_attribute_names("#claim", "claim")
-            .expression_attribute_values(":claim", s(&ticket.claim))
-            .send();
-        if let Ok(Err(err)) | Err(err) = tokio::time::timeout(SETTLE_BUDGET, call)
-            .await
-            .map_err(|_| "no answer in time".to_owned())
-            .map(|r| r.map_err(|e| sdk_reason(&e)))
         {
-            tracing::warn!(table = %self.table, error = %err, "could not release the dedup claim; a retry is sent once its lease ends");
+            tracing::warn!(table = %self.table(), error = %err.reason, "could not release the dedup claim; a retry is sent once its lease ends");
         }
+    }
+
+    /// Applies `update` to the ticket's item while the claim is still this ticket's. A claim
+    /// taken over by another copy is that copy's to settle.
+    async fn settle(
+        &self,
+        operation: &'static str,
+        ticket: &Ticket,
+        mut update: Update,
+    ) -> Result<bool, crate::table::TableError> {
+        let ours = update.equals("claim", s(&ticket.claim));
+        self.table
+            .update(
+                operation,
+                KEY,
+                &ticket.id,
+                update,
+                ours,
+                Instant::now() + SETTLE_BUDGET,
+            )
+            .await
     }
 }
 
@@ -315,14 +244,6 @@ fn now_ms() -> i64 {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 #[cfg(test)]

@@ -30,11 +30,12 @@ pub mod redrive;
 pub mod relay;
 
 // Configuration and the AWS edges it needs: settings read once at cold start, secrets from
-// their stores, and what is never shown.
+// their stores, the state tables, and what is never shown.
 pub mod aws;
 pub mod config;
 pub mod redact;
 pub mod secrets;
+pub mod table;
 
 pub use classify::{Classification, Severity, Stage, classify};
 pub use event::CanaryEvent;

@@ -12,15 +12,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
-use tokio::sync::OnceCell;
+use aws_config::SdkConfig;
 use tokio::time::Instant;
 
-use flagger_relay_core::aws::sdk_reason;
+pub use flagger_relay_core::table::TableError;
+use flagger_relay_core::table::{AttributeValue, Expression, Item, Table, Update, n, number, s};
 
 use crate::state::{
     Action, Claim, Decided, Decision, Gate, GateState, Prompt, SlackMessageRef, Via,
@@ -35,17 +31,7 @@ const LIFETIME_SECS: i64 = 30 * 24 * 3600;
 
 /// A table that does not answer promptly counts as unreadable: the gate stays closed rather
 /// than keeping Flagger (or Slack, which waits 3 s) waiting.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
-
-/// The table could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("DynamoDB {operation} failed: {reason}")]
-pub struct TableError {
-    pub operation: &'static str,
-    pub reason: String,
-}
 
 /// A decision as written: what changes, and which rule decides whether it may.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,57 +53,26 @@ pub enum Rule {
 }
 
 pub struct GateStore {
-    table: String,
-    config: Option<SdkConfig>,
-    client: OnceCell<Client>,
+    table: Table,
 }
 
 impl GateStore {
     /// A store whose client takes its configuration from the environment when first used.
     pub fn new(table: String) -> Self {
         GateStore {
-            table,
-            config: None,
-            client: OnceCell::new(),
+            table: Table::new(table, OPERATION_TIMEOUT),
         }
     }
 
     /// A store reached with the given SDK configuration (a local endpoint in tests).
     pub fn with_config(table: String, config: SdkConfig) -> Self {
         GateStore {
-            table,
-            config: Some(config),
-            client: OnceCell::new(),
+            table: Table::with_config(table, OPERATION_TIMEOUT, config),
         }
     }
 
     pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let sdk = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(BehaviorVersion::latest()).await,
-                };
-                let timeouts = TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build();
-                let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .timeout_config(timeouts)
-                    .retry_config(
-                        RetryConfig::standard()
-                            .with_max_attempts(2)
-                            .with_initial_backoff(Duration::from_millis(50)),
-                    )
-                    .build();
-                Client::from_conf(config)
-            })
-            .await
+        self.table.name()
     }
 
     /// The canary's state, read consistently: a decision a moment ago must be seen.
@@ -126,18 +81,7 @@ impl GateStore {
         rollout: &str,
         until: Instant,
     ) -> Result<Option<GateState>, TableError> {
-        let call = self
-            .client()
-            .await
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, s(rollout))
-            .consistent_read(true)
-            .send();
-        let output = bounded("GetItem", until, call)
-            .await?
-            .map_err(|err| failed("GetItem", &err))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.table.get(KEY, rollout, until).await? else {
             return Ok(None);
         };
         state(&item).map(Some).ok_or_else(|| TableError {
@@ -168,41 +112,11 @@ impl GateStore {
             ("decisions".to_owned(), AttributeValue::L(Vec::new())),
         ]);
         item.retain(|_, value| !matches!(value, AttributeValue::M(map) if map.is_empty()));
-        // DynamoDB refuses placeholders the expression does not use.
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let condition = match replacing {
-            None => {
-                names.insert("#key".to_owned(), KEY.to_owned());
-                "attribute_not_exists(#key)".to_owned()
-            }
-            Some(revision) => {
-                names.insert("#revision".to_owned(), "revision".to_owned());
-                values.insert(":seen".to_owned(), s(revision));
-                "#revision = :seen".to_owned()
-            }
-        };
-        let call = self
-            .client()
-            .await
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .send();
-        match bounded("PutItem", until, call).await? {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(failed("PutItem", &err)),
-        }
+        let condition = Expression::new(|p| match replacing {
+            None => format!("attribute_not_exists({})", p.name(KEY)),
+            Some(revision) => p.equals("revision", s(revision)),
+        });
+        self.table.put(item, condition, until).await
     }
 
     /// Claims the posting of `gate`'s prompt for `revision`: nobody posted it, and nobody holds
@@ -367,28 +281,9 @@ impl GateStore {
         condition: String,
         until: Instant,
     ) -> Result<bool, TableError> {
-        let call = self
-            .client()
+        self.table
+            .update(operation, KEY, rollout, update, condition, until)
             .await
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, s(rollout))
-            .update_expression(update.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values((!update.values.is_empty()).then_some(update.values))
-            .send();
-        match bounded(operation, until, call).await? {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(failed(operation, &err)),
-        }
     }
 }
 
@@ -410,97 +305,6 @@ fn claim_attribute(gate: Gate) -> String {
 
 fn lease_attribute(gate: Gate) -> String {
     format!("lease:{gate}")
-}
-
-/// An UpdateItem expression with every name and value behind a placeholder: DynamoDB reserves
-/// hundreds of words, and these attribute names hold `:` and `-`.
-#[derive(Default)]
-struct Update {
-    set: Vec<String>,
-    remove: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    fn name(&mut self, name: &str) -> String {
-        let placeholder = format!(
-            "#{}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        self.names.insert(placeholder.clone(), name.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
-    }
-
-    fn equals(&mut self, name: &str, value: AttributeValue) -> String {
-        format!("{} = {}", self.name(name), self.value(value))
-    }
-
-    fn set(&mut self, name: &str, value: AttributeValue) {
-        let clause = self.equals(name, value);
-        self.set.push(clause);
-    }
-
-    fn set_expression(&mut self, clause: String) {
-        self.set.push(clause);
-    }
-
-    fn remove(&mut self, name: &str) {
-        let name = self.name(name);
-        self.remove.push(name);
-    }
-
-    fn expression(&self) -> String {
-        let mut parts = Vec::with_capacity(2);
-        if !self.set.is_empty() {
-            parts.push(format!("SET {}", self.set.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            parts.push(format!("REMOVE {}", self.remove.join(", ")));
-        }
-        parts.join(" ")
-    }
-}
-
-async fn bounded<F: std::future::Future>(
-    operation: &'static str,
-    until: Instant,
-    call: F,
-) -> Result<F::Output, TableError> {
-    tokio::time::timeout_at(until, call)
-        .await
-        .map_err(|_| TableError {
-            operation,
-            reason: "no answer in time".to_owned(),
-        })
-}
-
-fn failed<E, R>(
-    operation: &'static str,
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> TableError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    TableError {
-        operation,
-        reason: sdk_reason(err),
-    }
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 fn string_map(map: &BTreeMap<String, String>) -> AttributeValue {
@@ -557,16 +361,8 @@ fn prompt_value(prompt: &Prompt) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-type Item = HashMap<String, AttributeValue>;
-
 fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn number(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    flagger_relay_core::table::text(item, name).map(str::to_owned)
 }
 
 fn map<'i>(item: &'i Item, name: &str) -> Option<&'i Item> {
@@ -745,20 +541,5 @@ mod tests {
             }
         );
         assert_eq!(state.decisions, [decision]);
-    }
-
-    #[test]
-    fn puts_every_name_behind_a_placeholder() {
-        let mut update = Update::default();
-        update.set(&approved_attribute(Gate::ConfirmPromotion), s("x"));
-        update.remove("held");
-        assert_eq!(
-            update.expression(),
-            "SET #approved_confirm_promotion = :v0 REMOVE #held"
-        );
-        assert_eq!(
-            update.names["#approved_confirm_promotion"],
-            "approved:confirm-promotion"
-        );
     }
 }

@@ -17,19 +17,14 @@
 //! An item past its `expires_at` is treated as absent: DynamoDB deletes expired items only
 //! eventually, sometimes days later, and a thread two weeks old is not continued.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
-use tokio::sync::OnceCell;
+use aws_config::SdkConfig;
 use tokio::time::Instant;
 
-use flagger_relay_core::aws::sdk_reason;
 use flagger_relay_core::classify::Iteration;
+pub use flagger_relay_core::table::TableError;
+use flagger_relay_core::table::{self, AttributeValue, Expression, Item, Table, Update, n, s};
 use flagger_relay_core::{Severity, Stage};
 
 use super::rollout::RolloutState;
@@ -40,8 +35,6 @@ pub const KEY: &str = "rollout";
 
 /// A table that does not answer promptly is treated as unreachable: the event is posted
 /// without a thread rather than late.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// A rollout as the table has it.
@@ -67,18 +60,8 @@ impl Entry {
     }
 }
 
-/// The table could not be used. The event is then posted without a thread.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("DynamoDB {operation} failed: {reason}")]
-pub struct TableError {
-    pub operation: &'static str,
-    pub reason: String,
-}
-
 pub struct ThreadStore {
-    table: String,
-    config: Option<SdkConfig>,
-    client: OnceCell<Client>,
+    table: Table,
 }
 
 impl ThreadStore {
@@ -86,48 +69,19 @@ impl ThreadStore {
     /// so that a cold start makes no AWS call.
     pub fn new(table: String) -> Self {
         ThreadStore {
-            table,
-            config: None,
-            client: OnceCell::new(),
+            table: Table::new(table, OPERATION_TIMEOUT),
         }
     }
 
     /// A store reached with the given SDK configuration (a local endpoint in tests).
     pub fn with_config(table: String, config: SdkConfig) -> Self {
         ThreadStore {
-            table,
-            config: Some(config),
-            client: OnceCell::new(),
+            table: Table::with_config(table, OPERATION_TIMEOUT, config),
         }
     }
 
     pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let sdk = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(BehaviorVersion::latest()).await,
-                };
-                let timeouts = TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build();
-                let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .timeout_config(timeouts)
-                    .retry_config(
-                        RetryConfig::standard()
-                            .with_max_attempts(2)
-                            .with_initial_backoff(Duration::from_millis(50)),
-                    )
-                    .build();
-                Client::from_conf(config)
-            })
-            .await
+        self.table.name()
     }
 
     /// The rollout `key`, read consistently: a parent posted a moment ago must be seen.
@@ -145,10 +99,7 @@ impl ThreadStore {
         let Some(item) = self.read(key, until).await? else {
             return Ok(None);
         };
-        let created = item
-            .get("created_ms")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok());
+        let created = table::number(&item, "created_ms");
         entry(&item)
             .map(|entry| Some((entry, created)))
             .ok_or_else(|| TableError {
@@ -168,37 +119,16 @@ impl ThreadStore {
         expires_at: i64,
         until: Instant,
     ) -> Result<bool, TableError> {
-        let mut item: HashMap<String, AttributeValue> = state_attributes(state)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        item.insert(KEY.to_owned(), s(key));
-        item.insert("claim".to_owned(), s(claim));
-        item.insert("lease_until".to_owned(), n(lease_until));
-        item.insert("expires_at".to_owned(), n(expires_at));
-        item.insert("created_ms".to_owned(), n(now_ms()));
-        let call = self
-            .client()
-            .await
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#key) OR #expires_at < :now")
-            .expression_attribute_names("#key", KEY)
-            .expression_attribute_names("#expires_at", "expires_at")
-            .expression_attribute_values(":now", n(now_secs()))
-            .send();
-        match bounded("PutItem", until, call).await? {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(failed("PutItem", &err)),
-        }
+        let item = claimed_item(key, state, claim, lease_until, expires_at);
+        let absent = Expression::new(|p| {
+            format!(
+                "attribute_not_exists({}) OR {} < {}",
+                p.name(KEY),
+                p.name("expires_at"),
+                p.value(n(now_secs()))
+            )
+        });
+        self.table.put(item, absent, until).await
     }
 
     /// Takes over the claim of a rollout whose parent was never posted: the claim `seen` was
@@ -297,40 +227,12 @@ impl ThreadStore {
         expires_at: i64,
         until: Instant,
     ) -> Result<bool, TableError> {
-        let mut item: HashMap<String, AttributeValue> = state_attributes(state)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        item.insert(KEY.to_owned(), s(key));
-        item.insert("claim".to_owned(), s(claim));
-        item.insert("lease_until".to_owned(), n(lease_until));
-        item.insert("expires_at".to_owned(), n(expires_at));
-        item.insert("created_ms".to_owned(), n(now_ms()));
-        let (condition, seen) = match stale {
-            Stale::Thread(ts) => ("#seen = :seen", ("ts", s(ts))),
-            Stale::Rollout(opened_at) => ("#seen = :seen", ("opened_at", n(opened_at))),
-        };
-        let call = self
-            .client()
-            .await
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .expression_attribute_names("#seen", seen.0)
-            .expression_attribute_values(":seen", seen.1)
-            .send();
-        match bounded("PutItem", until, call).await? {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(failed("PutItem", &err)),
-        }
+        let item = claimed_item(key, state, claim, lease_until, expires_at);
+        let seen = Expression::new(|p| match stale {
+            Stale::Thread(ts) => p.equals("ts", s(ts)),
+            Stale::Rollout(opened_at) => p.equals("opened_at", n(opened_at)),
+        });
+        self.table.put(item, seen, until).await
     }
 
     /// Lets go of a claim after the parent could not be posted, so the next event of the
@@ -398,13 +300,9 @@ impl ThreadStore {
     ) -> Result<Option<Pointer>, TableError> {
         let item = self.read(canary, until).await?;
         Ok(item.and_then(|item| {
-            let number = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-            };
+            let number = |name: &str| table::number(&item, name);
             Some(Pointer {
-                current: item.get("current").and_then(|v| v.as_s().ok()).cloned()?,
+                current: table::text(&item, "current")?.to_owned(),
                 since: number("opened_at").unwrap_or(0),
                 switched_ms: number("switched_ms"),
                 previous_switched_ms: number("previous_switched_ms"),
@@ -460,23 +358,9 @@ impl ThreadStore {
     }
 
     /// One item, read consistently: a write a moment ago by another invocation must be seen.
-    async fn read(
-        &self,
-        key: &str,
-        until: Instant,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, TableError> {
-        let call = self
-            .client()
-            .await
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, s(key))
-            .consistent_read(true)
-            .send();
-        let output = bounded("GetItem", until, call)
-            .await?
-            .map_err(|err| failed("GetItem", &err))?;
-        Ok(output.item.filter(|item| !expired(item, now_secs())))
+    async fn read(&self, key: &str, until: Instant) -> Result<Option<Item>, TableError> {
+        let item = self.table.get(KEY, key, until).await?;
+        Ok(item.filter(|item| !expired(item, now_secs())))
     }
 
     /// Points a checksum-less canary at the rollout `rollout` opened at `opened_at`. With
@@ -528,76 +412,9 @@ impl ThreadStore {
         condition: String,
         until: Instant,
     ) -> Result<bool, TableError> {
-        let call = self
-            .client()
+        self.table
+            .update(operation, KEY, key, update, condition, until)
             .await
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, s(key))
-            .update_expression(update.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values((!update.values.is_empty()).then_some(update.values))
-            .send();
-        match bounded(operation, until, call).await? {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(failed(operation, &err)),
-        }
-    }
-}
-
-/// An UpdateItem expression with every name and value behind a placeholder: DynamoDB reserves
-/// hundreds of words, and attribute names are safest never spelled in an expression.
-#[derive(Default)]
-struct Update {
-    set: Vec<String>,
-    remove: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    fn name(&mut self, name: &str) -> String {
-        let placeholder = format!(
-            "#{}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        self.names.insert(placeholder.clone(), name.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
-    }
-
-    fn set(&mut self, name: &str, value: AttributeValue) {
-        let clause = format!("{} = {}", self.name(name), self.value(value));
-        self.set.push(clause);
-    }
-
-    fn remove(&mut self, name: &str) {
-        let name = self.name(name);
-        self.remove.push(name);
-    }
-
-    fn expression(&self) -> String {
-        let mut parts = Vec::with_capacity(2);
-        if !self.set.is_empty() {
-            parts.push(format!("SET {}", self.set.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            parts.push(format!("REMOVE {}", self.remove.join(", ")));
-        }
-        parts.join(" ")
     }
 }
 
@@ -640,46 +457,8 @@ fn now_secs() -> i64 {
 }
 
 /// Past its TTL: DynamoDB has not deleted it yet, but it no longer exists for the bot.
-fn expired(item: &HashMap<String, AttributeValue>, now_secs: i64) -> bool {
-    item.get("expires_at")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse::<i64>().ok())
-        .is_some_and(|expires_at| expires_at < now_secs)
-}
-
-async fn bounded<F: std::future::Future>(
-    operation: &'static str,
-    until: Instant,
-    call: F,
-) -> Result<F::Output, TableError> {
-    tokio::time::timeout_at(until, call)
-        .await
-        .map_err(|_| TableError {
-            operation,
-            reason: "no answer in time".to_owned(),
-        })
-}
-
-fn failed<E, R>(
-    operation: &'static str,
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> TableError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    TableError {
-        operation,
-        reason: sdk_reason(err),
-    }
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+fn expired(item: &Item, now_secs: i64) -> bool {
+    table::number(item, "expires_at").is_some_and(|expires_at| expires_at < now_secs)
 }
 
 fn optional_n(value: Option<u32>) -> AttributeValue {
@@ -710,13 +489,29 @@ fn state_attributes(state: &RolloutState) -> Vec<(&'static str, AttributeValue)>
     ]
 }
 
-fn entry(item: &HashMap<String, AttributeValue>) -> Option<Entry> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let number = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
+/// A new rollout item whose parent `claim` is about to post.
+fn claimed_item(
+    key: &str,
+    state: &RolloutState,
+    claim: &str,
+    lease_until: i64,
+    expires_at: i64,
+) -> Item {
+    let mut item: Item = state_attributes(state)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    item.insert(KEY.to_owned(), s(key));
+    item.insert("claim".to_owned(), s(claim));
+    item.insert("lease_until".to_owned(), n(lease_until));
+    item.insert("expires_at".to_owned(), n(expires_at));
+    item.insert("created_ms".to_owned(), n(now_ms()));
+    item
+}
+
+fn entry(item: &Item) -> Option<Entry> {
+    let text = |name: &str| table::text(item, name).map(str::to_owned);
+    let number = |name: &str| table::number(item, name);
     let small = |name: &str| number(name).and_then(|v| u32::try_from(v).ok());
     let iteration = text("iteration").and_then(|raw| {
         let (current, total) = raw.split_once('/')?;
@@ -777,7 +572,7 @@ mod tests {
 
     #[test]
     fn reads_back_what_it_writes() {
-        let mut item: HashMap<String, AttributeValue> = state_attributes(&state())
+        let mut item: Item = state_attributes(&state())
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
@@ -808,21 +603,9 @@ mod tests {
 
     #[test]
     fn an_item_past_its_ttl_is_expired() {
-        let item = |expires_at: i64| HashMap::from([("expires_at".to_owned(), n(expires_at))]);
+        let item = |expires_at: i64| Item::from([("expires_at".to_owned(), n(expires_at))]);
         assert!(expired(&item(99), 100));
         assert!(!expired(&item(100), 100));
-        assert!(!expired(&HashMap::new(), 100), "no TTL, no expiry");
-    }
-
-    #[test]
-    fn puts_every_name_and_value_behind_a_placeholder() {
-        let mut update = Update::default();
-        update.set("ts", s("1.2"));
-        update.remove("lease_until");
-        assert_eq!(update.expression(), "SET #ts = :v0 REMOVE #lease_until");
-        assert_eq!(
-            update.names.get("#lease_until").map(String::as_str),
-            Some("lease_until")
-        );
+        assert!(!expired(&Item::new(), 100), "no TTL, no expiry");
     }
 }
