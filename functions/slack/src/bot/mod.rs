@@ -195,7 +195,9 @@ impl SlackBot {
             event_time(notification).unwrap_or(arrived),
         );
         let expires_at = arrived / 1000 + THREAD_LIFETIME_SECS;
-        let delivered = match &self.threads {
+        // The relay redacts the failure returned; only this module's own log lines are
+        // redacted here.
+        match &self.threads {
             None => self.post_plain(retry, &event, deadline).await,
             Some(threads) => match self
                 .plan(
@@ -234,11 +236,7 @@ impl SlackBot {
                     self.post_plain(retry, &event, deadline).await
                 }
             },
-        };
-        delivered.map_err(|failure| DeliveryFailure {
-            reason: self.redactor.redact(&failure.reason),
-            ..failure
-        })
+        }
     }
 
     /// Finds the rollout's item and decides what to post; claims the parent when nobody has.
