@@ -16,6 +16,7 @@ use crate::notification::Notification;
 pub mod facts;
 pub mod links;
 pub mod mentions;
+pub mod status;
 
 pub use facts::{Fact, highlights, progress_bar};
 pub use links::Links;

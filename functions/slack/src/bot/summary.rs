@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use flagger_relay_core::alertmanager::AlertStatus;
-use flagger_relay_core::present::{Link, Presentation, progress_bar};
+use flagger_relay_core::present::{Link, Presentation, progress_bar, status};
 use flagger_relay_core::text::{truncate, truncate_escaped};
 use flagger_relay_core::{Notification, Stage};
 
@@ -50,21 +50,6 @@ fn mrkdwn(text: impl AsRef<str>, limit: usize) -> Text {
     }
 }
 
-/// An emoji that tells the stage at a glance in a long channel.
-fn emoji(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Succeeded => ":white_check_mark:",
-        Stage::Failed => ":x:",
-        Stage::RollingBack => ":rewind:",
-        Stage::Halted => ":warning:",
-        Stage::WaitingApproval | Stage::Waiting => ":hourglass_flowing_sand:",
-        Stage::Terminating => ":wastebasket:",
-        Stage::Initialized | Stage::NewRevision | Stage::AnalysisStarted => ":rocket:",
-        Stage::Progress | Stage::CheckPassed | Stage::Promoting => ":arrows_counterclockwise:",
-        Stage::Info | Stage::Unknown => ":information_source:",
-    }
-}
-
 /// The parent message of a rollout: who, which revision, where it stands, how far the traffic
 /// has moved, how long it has taken, and the configured links. Posted with the rollout's first
 /// event; `ts` is the parent's own, to replace it in place with `chat.update`.
@@ -88,7 +73,11 @@ pub fn parent(
         },
     };
     let mut blocks = Vec::new();
-    let mut status = format!("{} *{}*", emoji(state.stage), escape(&state.headline));
+    let mut status = format!(
+        "{} *{}*",
+        status::of_stage(state.stage).0.shortcode(),
+        escape(&state.headline)
+    );
     // A failed rollout says why: the last check that failed, from the halts before it.
     if let Some(cause) = state
         .cause

@@ -16,9 +16,9 @@ use std::io;
 
 use serde::Serialize;
 
-use flagger_relay_core::present::{self, Alerts, Body, Link, Mention, Presentation};
+use flagger_relay_core::Severity;
+use flagger_relay_core::present::{self, Alerts, Body, Link, Mention, Presentation, status};
 use flagger_relay_core::text::truncate;
-use flagger_relay_core::{Severity, Stage};
 
 pub use adaptive::{
     AdaptiveCard, CardAction, CardElement, Column, ColumnSet, Container, ContainerStyle, Fact,
@@ -141,11 +141,11 @@ impl<'e> Content<'e> {
         let mut budget = FACTS_CHARS;
         let mut facts = highlight_facts(&message.highlights, &mut budget);
         let highlights = facts.len();
-        let status = match &message.body {
-            Body::Flagger(_) => stage_status(message.stage),
-            Body::Alertmanager(alerts) if alerts.status == "resolved" => ("✅", "Resolved"),
-            Body::Alertmanager(_) => ("🔥", "Firing"),
+        let (picture, word) = match &message.body {
+            Body::Flagger(_) => status::of_stage(message.stage),
+            Body::Alertmanager(alerts) => status::of_alerts(alerts.status == "resolved"),
         };
+        let status = (picture.unicode(), word);
         let text = match &message.body {
             Body::Flagger(canary) => {
                 let mut fact = |name: &str, value: &str| {
@@ -188,27 +188,6 @@ impl<'e> Content<'e> {
             links,
             mentions: message.mentions.clone(),
         }
-    }
-}
-
-/// A stage at a glance: the same pictures as Slack's thread summaries, in Unicode, which every
-/// Teams client draws in colour.
-fn stage_status(stage: Stage) -> (&'static str, &'static str) {
-    match stage {
-        Stage::Succeeded => ("✅", "Promoted"),
-        Stage::Failed => ("❌", "Failed"),
-        Stage::RollingBack => ("⏪", "Rolling back"),
-        Stage::Halted => ("⚠️", "Halted"),
-        Stage::WaitingApproval => ("⏳", "Waiting for approval"),
-        Stage::Waiting => ("⏳", "Waiting"),
-        Stage::Terminating => ("🗑️", "Terminating"),
-        Stage::Initialized => ("🚀", "Initialized"),
-        Stage::NewRevision => ("🚀", "New revision"),
-        Stage::AnalysisStarted => ("🚀", "Analysis started"),
-        Stage::Progress => ("🔄", "In progress"),
-        Stage::CheckPassed => ("☑️", "Check passed"),
-        Stage::Promoting => ("🔄", "Promoting"),
-        Stage::Info | Stage::Unknown => ("ℹ️", "Notice"),
     }
 }
 
