@@ -349,6 +349,99 @@ pub async fn drain(
     }
 }
 
+/// A fresh queue on the shared moto to park events in: the handle the relay parks with, and a
+/// client and the queue's URL to read back what it holds.
+pub async fn dead_letter_queue(
+    prefix: &str,
+) -> (
+    flagger_relay_core::dead_letter::DeadLetterQueue,
+    aws_sdk_sqs::Client,
+    String,
+) {
+    let config = Moto::shared().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(prefix))
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url
+        .expect("a queue URL");
+    let queue = flagger_relay_core::dead_letter::DeadLetterQueue::with_config(url.clone(), config);
+    (queue, sqs, url)
+}
+
+/// Every message body in the queue, removed as read; without waiting for more.
+pub async fn take_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let batch = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("moto answers ReceiveMessage");
+        let messages = batch.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for message in messages {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().expect("a receipt handle"))
+                .send()
+                .await
+                .expect("deleted");
+            bodies.push(message.body.unwrap_or_default());
+        }
+    }
+}
+
+/// Every dead-letter record in the queue, removed as read.
+pub async fn take_parked(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<flagger_relay_core::dead_letter::DeadLetterRecord> {
+    take_all(sqs, url)
+        .await
+        .iter()
+        .map(|body| serde_json::from_str(body).expect("a dead-letter record"))
+        .collect()
+}
+
+/// A fresh on-demand table named `prefix` plus a run-unique suffix, partition key `key` (String),
+/// as the stack creates its tables; answers its name.
+pub async fn create_table(config: &SdkConfig, prefix: &str, key: &str) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique(prefix);
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("a valid attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("a valid key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("moto creates the table");
+    name
+}
+
 /// Stores `value` in a Secrets Manager secret named `prefix` plus a run-unique suffix (a shared
 /// moto, `MOTO_ENDPOINT`, outlives one run); answers its ARN.
 pub async fn put_secret(config: &SdkConfig, prefix: &str, value: &str) -> String {

@@ -21,45 +21,7 @@ const EVENT: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressi
 
 /// A fresh queue on the shared moto, and a handle on it for the relay and for reading back.
 async fn queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
-    let moto = Moto::shared();
-    let config = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let created = sqs
-        .create_queue()
-        .queue_name(moto::unique("dlq"))
-        .send()
-        .await
-        .expect("moto creates queues");
-    let url = created.queue_url().expect("queue url").to_owned();
-    (DeadLetterQueue::with_config(url.clone(), config), sqs, url)
-}
-
-/// Every record in the queue, removed as read.
-async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetterRecord> {
-    let mut records = Vec::new();
-    loop {
-        let batch = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = batch.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return records;
-        }
-        for message in messages {
-            records
-                .push(serde_json::from_str(message.body().unwrap()).expect("a dead-letter record"));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    moto::dead_letter_queue("dlq").await
 }
 
 fn slack(server_uri: impl AsRef<str>, queue: DeadLetterQueue) -> Relay<Slack> {
@@ -103,7 +65,7 @@ async fn one_event<D: Destination>(
             )
             .await,
     );
-    let records = parked(&sqs, &url).await;
+    let records = moto::take_parked(&sqs, &url).await;
     let calls = server.received_requests().await.unwrap_or_default().len();
     Ending {
         status,
@@ -289,7 +251,7 @@ mod slack {
                 )
                 .await,
         );
-        let records = parked(&sqs, &url).await;
+        let records = moto::take_parked(&sqs, &url).await;
         assert_eq!(
             (status, body["dead_lettered"].as_bool()),
             (503, Some(true)),
@@ -331,7 +293,7 @@ mod slack {
             1,
             "posted once"
         );
-        assert!(parked(&sqs, &url).await.is_empty());
+        assert!(moto::take_parked(&sqs, &url).await.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -354,7 +316,7 @@ mod slack {
             calls.load(std::sync::atomic::Ordering::SeqCst) > 1,
             "retried"
         );
-        let records = parked(&sqs, &url).await;
+        let records = moto::take_parked(&sqs, &url).await;
         assert_eq!(records[0].reason, "HTTP 503");
         assert!(!records[0].maybe_delivered, "the status said no");
     }
@@ -492,7 +454,7 @@ async fn redrive_delivers_parked_events_and_keeps_what_still_fails() {
     );
     let report = redrive(&healthy, &queue_handle, false).await.unwrap();
     assert_eq!((report.delivered, report.failed), (3, 0));
-    assert!(parked(&sqs, &url).await.is_empty());
+    assert!(moto::take_parked(&sqs, &url).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -519,7 +481,7 @@ async fn redrive_raises_the_attempt_count_of_what_fails_again() {
     )
     .await
     .unwrap();
-    let records = parked(&sqs, &url).await;
+    let records = moto::take_parked(&sqs, &url).await;
     assert_eq!(records.len(), 1);
     let total = down.received_requests().await.unwrap().len() as u32;
     assert_eq!(records[0].attempts, total);
@@ -606,7 +568,7 @@ async fn two_thousand_events_are_all_accounted_for() {
         (report.delivered, report.failed, report.unreadable),
         (records_before, 0, 0)
     );
-    assert!(parked(&sqs, &url).await.is_empty());
+    assert!(moto::take_parked(&sqs, &url).await.is_empty());
 }
 
 fn relay_settings_fast<D: Destination>(
@@ -705,33 +667,6 @@ mod worst_case {
         )
     }
 
-    /// Every message body in the queue, as SQS holds it, removed as read.
-    async fn raw_parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let batch = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = batch.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return bodies;
-            }
-            for message in messages {
-                bodies.push(message.body().unwrap().to_owned());
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
     /// What SQS itself checks and moto does not: the size in bytes, and the characters a
     /// message may contain (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 up).
     fn assert_sqs_takes(body: &str, limit: usize) {
@@ -799,7 +734,7 @@ mod worst_case {
             (502, Some(true)),
             "{answer}"
         );
-        let parked = raw_parked(&sqs, &url).await;
+        let parked = moto::take_all(&sqs, &url).await;
         assert_eq!(parked.len(), 1);
         assert_sqs_takes(&parked[0], limit);
         assert!(
@@ -820,7 +755,7 @@ mod worst_case {
             .await
             .expect("a refusal is parked, not retried");
         assert_eq!(response.status(), 502);
-        let parked = raw_parked(&sqs, &url).await;
+        let parked = moto::take_all(&sqs, &url).await;
         assert_eq!(parked.len(), 1);
         assert_sqs_takes(&parked[0], limit);
         assert!(payload_of(&parked[0]) == message.as_bytes());
@@ -871,7 +806,7 @@ mod worst_case {
             .await
             .unwrap();
         assert_eq!((report.delivered, report.failed), (0, 1));
-        let parked = raw_parked(&sqs, &url).await;
+        let parked = moto::take_all(&sqs, &url).await;
         assert_eq!(parked.len(), 1);
         assert_sqs_takes(&parked[0], limit);
         assert!(payload_of(&parked[0]) == message.as_bytes());
@@ -887,7 +822,7 @@ mod worst_case {
         let relay = slack(healthy.uri(), queue_of(&url).await);
         let report = redrive(&relay, &queue_of(&url).await, false).await.unwrap();
         assert_eq!((report.delivered, report.failed), (1, 0));
-        assert!(raw_parked(&sqs, &url).await.is_empty());
+        assert!(moto::take_all(&sqs, &url).await.is_empty());
     }
 
     async fn queue_of(url: &str) -> DeadLetterQueue {
@@ -958,7 +893,7 @@ mod verdicts {
         assert!(failed[0].contains("maybe_delivered=true"), "{}", failed[0]);
 
         // The record says so, and a redrive counts it before sending it again.
-        let parked = parked_raw(&sqs, &url).await;
+        let parked = moto::take_all(&sqs, &url).await;
         assert_eq!(parked.len(), 1);
         let record: Value = serde_json::from_str(&parked[0]).unwrap();
         assert_eq!(record["maybe_delivered"], true, "{record}");
@@ -1097,7 +1032,7 @@ mod verdicts {
             calls.load(std::sync::atomic::Ordering::SeqCst) > 1,
             "retried"
         );
-        assert!(parked(&sqs, &url).await[0].maybe_delivered);
+        assert!(moto::take_parked(&sqs, &url).await[0].maybe_delivered);
         // A Workflow's status is its whole verdict.
         let (uri, calls) = hanging_up("202 Accepted");
         let (dlq, _, _) = queue().await;
@@ -1108,27 +1043,6 @@ mod verdicts {
         );
         assert_eq!(status, 200);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    async fn parked_raw(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-        let batch = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let mut bodies = Vec::new();
-        for message in batch.messages.unwrap_or_default() {
-            bodies.push(message.body().unwrap().to_owned());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        bodies
     }
 }
 
@@ -1176,7 +1090,7 @@ mod deadlines {
             "answered {took:?} after the cold start: Flagger gave up 3 s after it"
         );
         assert_eq!(
-            parked(&sqs, &url).await.len(),
+            moto::take_parked(&sqs, &url).await.len(),
             1,
             "the event is kept all the same"
         );

@@ -6,10 +6,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use flagger_relay_core::Relay;
 use flagger_relay_core::dedup::Dedup;
 use flagger_relay_slack::Slack;
@@ -39,29 +36,7 @@ async fn table() -> String {
         properties["TimeToLiveSpecification"]["AttributeName"],
         "expires_at"
     );
-    let name = moto::unique("dedup");
-    aws_sdk_dynamodb::Client::new(&Moto::shared().sdk_config().await)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates tables");
-    name
+    moto::create_table(&Moto::shared().sdk_config().await, "dedup", key).await
 }
 
 async fn slack(server: &MockServer, table: &str) -> Relay<Slack> {

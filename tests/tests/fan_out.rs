@@ -82,33 +82,7 @@ fn teams(uri: &str) -> Relay<flagger_relay_teams::TeamsWebhook> {
 }
 
 async fn queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
-    let config = Moto::shared().sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name(moto::unique("fanout-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (DeadLetterQueue::with_config(url.clone(), config), sqs, url)
-}
-
-async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let batch = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    batch
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect()
+    moto::dead_letter_queue("fanout-dlq").await
 }
 
 /// Publishes `body` through the SNS function to a moto topic and returns the messages an SQS
@@ -269,7 +243,7 @@ async fn a_transient_failure_is_returned_to_lambda_to_retry_and_not_parked() {
         "no secret in the error: {err}"
     );
     assert!(
-        parked(&sqs, &url).await.is_empty(),
+        moto::take_all(&sqs, &url).await.is_empty(),
         "Lambda's OnFailure destination parks it after the last retry"
     );
 }
@@ -286,7 +260,7 @@ async fn a_permanent_refusal_is_parked_at_once_and_reported_as_handled() {
         .await
         .expect("no pointless retries");
     assert_eq!(response.status(), 502);
-    let records: Vec<DeadLetterRecord> = parked(&sqs, &url)
+    let records: Vec<DeadLetterRecord> = moto::take_all(&sqs, &url)
         .await
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
@@ -317,7 +291,7 @@ async fn a_message_that_is_not_a_flagger_relay_document_is_parked_never_retried(
         .await
         .expect("parked, not retried");
     assert_eq!(response.status(), 502);
-    let records: Vec<DeadLetterRecord> = parked(&sqs, &url)
+    let records: Vec<DeadLetterRecord> = moto::take_all(&sqs, &url)
         .await
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
@@ -367,5 +341,5 @@ async fn redrive_reads_what_lambdas_on_failure_destination_parked() {
     let report = redrive(&relay, &queue, false).await.unwrap();
     assert_eq!((report.delivered, report.unreadable), (1, 0));
     assert_eq!(bodies(&server).await.len(), 1);
-    assert!(parked(&sqs, &url).await.is_empty());
+    assert!(moto::take_all(&sqs, &url).await.is_empty());
 }

@@ -7,9 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use flagger_relay_gate::GateFunction;
 use flagger_relay_gate::links::{Link, LinkKey};
 use flagger_relay_gate::slack::{APPROVE, ROLLBACK, SigningSecret, Target};
@@ -190,28 +187,7 @@ fn keep_payloads(file: &'static str, payloads: Vec<Value>) {
 
 /// A fresh table as the template creates it.
 async fn table(moto: &Moto) -> String {
-    let config = moto.sdk_config().await;
-    let name = moto::unique("gates");
-    let attribute = AttributeDefinition::builder()
-        .attribute_name("rollout")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap();
-    let key = KeySchemaElement::builder()
-        .attribute_name("rollout")
-        .key_type(KeyType::Hash)
-        .build()
-        .unwrap();
-    aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(attribute)
-        .key_schema(key)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates tables");
-    name
+    moto::create_table(&moto.sdk_config().await, "gates", "rollout").await
 }
 
 /// A topic with a queue subscribed to it (every message), and one subscribed as the fan-out

@@ -20,9 +20,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::skip_without;
 use flagger_relay_tests::watch::{self, Emulator};
@@ -190,29 +187,7 @@ async fn flagger_sends(client: &reqwest::Client, url: &str, body: String) -> Ans
 }
 
 async fn dedup_table(config: &aws_config::SdkConfig) -> String {
-    let name = moto::unique("load-dedup");
-    aws_sdk_dynamodb::Client::new(config)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates the table");
-    name
+    moto::create_table(config, "load-dedup", "id").await
 }
 
 async fn queue(config: &aws_config::SdkConfig) -> String {

@@ -83,27 +83,7 @@ async fn calls(server: &MockServer) -> usize {
 
 /// A fresh dead-letter queue on moto, and a client to count what it holds.
 async fn queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
-    let config = Moto::shared().sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let created = sqs
-        .create_queue()
-        .queue_name(moto::unique("metrics"))
-        .send()
-        .await
-        .expect("moto creates queues");
-    let url = created.queue_url().expect("a queue url").to_owned();
-    (DeadLetterQueue::with_config(url.clone(), config), sqs, url)
-}
-
-async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    let received = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("moto answers");
-    received.messages.unwrap_or_default().len()
+    moto::dead_letter_queue("metrics").await
 }
 
 /// An SNS event as Lambda invokes a subscribed function with it, carrying `message`.
@@ -230,7 +210,7 @@ async fn a_refused_message_that_is_parked_counts_as_rejected_and_dead_lettered()
     let relay = relay.with_dead_letter_queue(dlq);
     let (status, body) = read(relay.handle(Call::post(ADVANCE).request()).await);
     assert_eq!(status, 502, "{body}");
-    assert_eq!(parked(&sqs, &url).await, 1);
+    assert_eq!(moto::take_all(&sqs, &url).await.len(), 1);
     let document = lines.only();
     assert_eq!(document["Outcome"], "rejected");
     assert_eq!(number(&document, "DeadLettered"), 1);
@@ -252,7 +232,7 @@ async fn an_unavailable_destination_counts_every_attempt_and_the_parking() {
     let call = Call::post(ADVANCE).time_left(Duration::from_secs(5));
     let (status, body) = read(relay.handle(call.request()).await);
     assert_eq!(status, 503, "{body}");
-    assert_eq!(parked(&sqs, &url).await, 1);
+    assert_eq!(moto::take_all(&sqs, &url).await.len(), 1);
     let document = lines.only();
     assert_eq!(document["Function"], "teams");
     assert_eq!(document["Outcome"], "unavailable");
@@ -278,7 +258,7 @@ async fn an_unreadable_fan_out_message_is_dead_lettered_without_an_attempt() {
         .await
         .expect("parked, not retried");
     assert_eq!(response.status(), 502);
-    assert_eq!(parked(&sqs, &url).await, 1);
+    assert_eq!(moto::take_all(&sqs, &url).await.len(), 1);
     let document = lines.only();
     assert_eq!(document["Outcome"], "dead-lettered");
     assert_eq!(document["Source"], "sns");
@@ -305,7 +285,7 @@ async fn a_fan_out_event_left_to_lambda_is_unavailable_and_not_parked() {
         .invoke(fan_out(None))
         .await
         .expect_err("Lambda retries it");
-    assert_eq!(parked(&sqs, &url).await, 0);
+    assert_eq!(moto::take_all(&sqs, &url).await.len(), 0);
     let document = lines.only();
     assert_eq!(document["Outcome"], "unavailable");
     assert_eq!(document["Source"], "sns");

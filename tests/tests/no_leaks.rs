@@ -681,29 +681,7 @@ async fn the_gate_leaks_nothing() {
     skip_without!(moto::available());
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
-    let table = moto::unique("gates");
-    let key = |name: &str| {
-        aws_sdk_dynamodb::types::KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-            .build()
-            .unwrap()
-    };
-    aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("rollout")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(key("rollout"))
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates tables");
+    let table = moto::create_table(&config, "gates", "rollout").await;
     let bot_token = "xoxb-1-2-LeakCanaryGateBot";
     let signing_secret = "LeakCanarySigningSecret0123456789";
     let link_key = "LeakCanaryLinkKey0123456789abcdef0123";

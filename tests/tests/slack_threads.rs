@@ -13,9 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use flagger_relay_core::config::RelaySettings;
 use flagger_relay_core::deliver::{Delivered, DeliveryFailure, FailureClass, RetryPolicy};
 use flagger_relay_core::filter::Filter;
@@ -188,27 +185,7 @@ fn ok_false(error: &str) -> ResponseTemplate {
 /// A fresh thread table on the shared moto, as the template creates it.
 async fn table() -> String {
     let config = Moto::shared().sdk_config().await;
-    let name = moto::unique("threads");
-    let attribute = AttributeDefinition::builder()
-        .attribute_name("rollout")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("a valid attribute definition");
-    let key = KeySchemaElement::builder()
-        .attribute_name("rollout")
-        .key_type(KeyType::Hash)
-        .build()
-        .expect("a valid key");
-    aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(attribute)
-        .key_schema(key)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates tables");
-    name
+    moto::create_table(&config, "threads", "rollout").await
 }
 
 /// Quick retries: the policy's shape is under test, not its delays.

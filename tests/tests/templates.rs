@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_ssm::types::ParameterType;
 use flagger_relay_core::config::{Env, RelaySettings};
-use flagger_relay_core::dead_letter::{DeadLetterQueue, DeadLetterRecord};
+use flagger_relay_core::dead_letter::DeadLetterQueue;
 use flagger_relay_core::secrets::resolve_with;
 use flagger_relay_core::{Destination, Notification, Relay, Severity};
 use flagger_relay_tests::moto::{self, Moto};
@@ -290,32 +290,7 @@ impl Respond for WebApi {
 
 /// A thread table on the shared moto, as the stack creates it.
 async fn thread_table(config: &aws_config::SdkConfig) -> String {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let name = moto::unique("shape-threads");
-    aws_sdk_dynamodb::Client::new(config)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("rollout")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("an attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("rollout")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("a key"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates the table");
-    name
+    moto::create_table(config, "shape-threads", "rollout").await
 }
 
 #[tokio::test]
@@ -597,33 +572,7 @@ async fn no_event_text_can_break_a_templates_json_or_act_in_slack() {
 
 /// A fresh dead-letter queue on the shared moto, and a client to read it back.
 async fn dead_letter_queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
-    let config = Moto::shared().sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name(moto::unique("shape-dlq"))
-        .send()
-        .await
-        .expect("moto creates the queue")
-        .queue_url
-        .expect("a queue URL");
-    (DeadLetterQueue::with_config(url.clone(), config), sqs, url)
-}
-
-async fn parked(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetterRecord> {
-    let batch = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("moto answers");
-    batch
-        .messages
-        .unwrap_or_default()
-        .iter()
-        .map(|message| serde_json::from_str(message.body().unwrap_or_default()).expect("a record"))
-        .collect()
+    moto::dead_letter_queue("shape-dlq").await
 }
 
 #[tokio::test]
@@ -649,7 +598,7 @@ async fn an_event_the_template_cannot_render_is_parked_with_the_error_and_answer
             .contains(expected),
         "{answer}"
     );
-    let records = parked(&sqs, &url).await;
+    let records = moto::take_parked(&sqs, &url).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].failure_class, "permanent");
     assert_eq!(records[0].reason, expected);

@@ -89,29 +89,7 @@ async fn gate_function_promotes_a_canary_when_an_approver_clicks() {
     const TOKEN: &str = "e2e-gate-token-123456";
     const SECRET: &str = "e2e0signing0secret0123456789abcd";
     let moto = Moto::shared();
-    let table = moto::unique("gates");
-    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("rollout")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("rollout")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    let table = moto::create_table(&moto.sdk_config().await, "gates", "rollout").await;
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/chat.postMessage"))
