@@ -8,6 +8,7 @@
 //! the subject is one line under 100 characters, no attribute is empty, and message plus
 //! attributes stay under 256 KiB.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -131,12 +132,7 @@ impl SnsPublish {
     /// The size SNS holds against its limit: message, attribute names, types and values (and
     /// the subject, which SNS does not count, to stay on the safe side).
     pub fn size(&self) -> usize {
-        let attributes: usize = self
-            .attributes
-            .iter()
-            .map(|(name, attribute)| name.len() + attribute.data_type.len() + attribute.value.len())
-            .sum();
-        self.message.len() + self.subject.len() + attributes
+        self.message.len() + self.subject.len() + attributes_size(&self.attributes)
     }
 }
 
@@ -198,18 +194,26 @@ fn publish_event(
     let classification = message.classification;
     let summary = summary(event, classification);
     let email_templated = wording.email.is_some();
+    let email = wording
+        .email
+        .unwrap_or_else(|| email_with(&summary, event, classification, &message.links));
     let draft = Draft {
         subject: subject(wording.subject.as_deref().unwrap_or(&summary)),
-        event: event.clone(),
-        summary,
-        email: wording
-            .email
-            .unwrap_or_else(|| email(event, classification, &message.links)),
+        document: EventDocument {
+            schema: SCHEMA_VERSION,
+            event: event.clone(),
+            time: event.metadata.timestamp.and_then(|ts| ts.to_rfc3339()),
+            summary,
+            stage: classification.stage,
+            severity: classification.severity,
+            details: serde_json::to_value(&classification.details).unwrap_or_default(),
+            links: message.links.clone(),
+            truncated: false,
+        },
+        email,
         email_templated,
-        details: serde_json::to_value(&classification.details).unwrap_or_default(),
         classification,
-        links: message.links.clone(),
-        truncated: false,
+        attributes: attributes(event, classification),
         // Both ids come from the event as received, before any cut: a retry of the same
         // payload is deduplicated whatever happens to its rendering.
         group_id: fifo.then(|| group_id(event)),
@@ -223,9 +227,7 @@ fn publish_event(
 pub fn summary(event: &CanaryEvent, classification: &Classification) -> String {
     let title = format!(
         "{}.{}: {}",
-        event.name,
-        event.namespace,
-        classification.headline.clone()
+        event.name, event.namespace, classification.headline
     );
     truncate(&one_line(&title), SUMMARY_LIMIT).into_owned()
 }
@@ -234,7 +236,7 @@ pub fn summary(event: &CanaryEvent, classification: &Classification) -> String {
 pub fn subject(summary: &str) -> String {
     let line = one_line(summary);
     let cut = if line.len() <= SUBJECT_LIMIT {
-        line
+        line.into_owned()
     } else {
         flagger_relay_core::text::truncate_bytes(&line, SUBJECT_LIMIT).into_owned()
     };
@@ -354,7 +356,7 @@ fn publish_alerts(
         SnsPublish {
             subject: subject(wording.subject.as_deref().unwrap_or(&summary)),
             message_structure: "json",
-            message: message_json(&documents),
+            message: message_json(&documents.default, &documents.email),
             documents,
             attributes: attributes.clone(),
             group_id: group_id.clone(),
@@ -423,6 +425,14 @@ fn alerts_email(summary: &str, group: &AlertGroup, links: &[Link]) -> String {
     text
 }
 
+/// What attributes count against the limit: names, data types and values.
+fn attributes_size(attributes: &BTreeMap<&'static str, StringAttribute>) -> usize {
+    attributes
+        .iter()
+        .map(|(name, attribute)| name.len() + attribute.data_type.len() + attribute.value.len())
+        .sum()
+}
+
 /// Filter-policy attributes. An empty value (a brand-new canary's phase `""`) is left out:
 /// SNS rejects empty attribute values.
 pub fn attributes(
@@ -486,8 +496,23 @@ fn links_section(text: &mut String, links: &[Link]) {
 /// The `email` message: plain text, facts first, the links, the event message last so that a
 /// cut for size only ever shortens the message.
 pub fn email(event: &CanaryEvent, classification: &Classification, links: &[Link]) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "{}\n", summary(event, classification));
+    email_with(
+        &summary(event, classification),
+        event,
+        classification,
+        links,
+    )
+}
+
+/// [`email`], under a summary already worked out.
+fn email_with(
+    summary: &str,
+    event: &CanaryEvent,
+    classification: &Classification,
+    links: &[Link],
+) -> String {
+    let mut text = String::with_capacity(512 + event.event_message().map_or(0, str::len));
+    let _ = writeln!(text, "{summary}\n");
     let mut fact = |label: &str, value: &str| {
         let _ = writeln!(text, "{label:<10}{}", one_line(value));
     };
@@ -528,7 +553,16 @@ pub fn email(event: &CanaryEvent, classification: &Classification, links: &[Link
 }
 
 /// Control characters and line breaks (Unicode's too) become spaces; runs of spaces collapse.
-fn one_line(text: &str) -> String {
+fn one_line(text: &str) -> Cow<'_, str> {
+    // Most texts are printable ASCII with single spaces between words: nothing to change.
+    let bytes = text.as_bytes();
+    let plain = bytes.iter().all(|b| (b' '..=b'~').contains(b))
+        && !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !text.contains("  ");
+    if plain {
+        return Cow::Borrowed(text);
+    }
     let mut line = String::with_capacity(text.len());
     for c in text.chars() {
         let c = if c.is_control() || c.is_whitespace() {
@@ -542,12 +576,19 @@ fn one_line(text: &str) -> String {
         line.push(c);
     }
     line.truncate(line.trim_end().len());
-    line
+    Cow::Owned(line)
 }
 
 /// Keeps line breaks and tabs, turns other control characters into spaces.
-fn multi_line(text: &str) -> String {
-    text.replace("\r\n", "\n")
+fn multi_line(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Cow::Borrowed(text);
+    }
+    let text: String = text
+        .replace("\r\n", "\n")
         .chars()
         .map(|c| {
             if c.is_control() && !matches!(c, '\n' | '\t') {
@@ -556,67 +597,99 @@ fn multi_line(text: &str) -> String {
                 c
             }
         })
-        .collect()
+        .collect();
+    Cow::Owned(text)
 }
 
-/// Everything a `Publish` is rendered from, in a form the size fitting can shorten.
+/// Everything a `Publish` is rendered from, in a form the size fitting can shorten in place.
 struct Draft<'c> {
     subject: String,
-    event: CanaryEvent,
-    summary: String,
+    document: EventDocument,
     email: String,
     /// The email came from `SNS_EMAIL_TEMPLATE`: cut to fit like the built-in one, never
     /// replaced by it.
     email_templated: bool,
-    details: serde_json::Value,
     classification: &'c Classification,
-    links: Vec<Link>,
-    truncated: bool,
+    attributes: BTreeMap<&'static str, StringAttribute>,
     group_id: Option<String>,
     dedup_id: Option<String>,
 }
 
 impl Draft<'_> {
+    /// The `Message` as it would be sent now.
+    fn message(&self) -> String {
+        message_json(&self.document, &self.email)
+    }
+
+    /// What SNS would count for the `Message` given: see [`SnsPublish::size`].
+    fn size(&self, message: &str) -> usize {
+        message.len() + self.subject.len() + attributes_size(&self.attributes)
+    }
+
+    /// The `Publish` as the draft stands, the draft kept for further cuts.
     fn build(&self) -> SnsPublish {
-        let documents = Documents {
-            default: Document::Event(EventDocument {
-                schema: SCHEMA_VERSION,
-                event: self.event.clone(),
-                time: self.event.metadata.timestamp.and_then(|ts| ts.to_rfc3339()),
-                summary: self.summary.clone(),
-                stage: self.classification.stage,
-                severity: self.classification.severity,
-                details: self.details.clone(),
-                links: self.links.clone(),
-                truncated: self.truncated,
-            }),
-            email: self.email.clone(),
-        };
+        let Draft {
+            subject,
+            document,
+            email,
+            attributes,
+            group_id,
+            dedup_id,
+            ..
+        } = self;
         SnsPublish {
-            subject: self.subject.clone(),
+            subject: subject.clone(),
             message_structure: "json",
-            message: message_json(&documents),
-            documents,
-            attributes: attributes(&self.event, self.classification),
-            group_id: self.group_id.clone(),
-            dedup_id: self.dedup_id.clone(),
+            message: self.message(),
+            documents: Documents {
+                default: Document::Event(document.clone()),
+                email: email.clone(),
+            },
+            attributes: attributes.clone(),
+            group_id: group_id.clone(),
+            dedup_id: dedup_id.clone(),
+        }
+    }
+
+    /// The `Publish` with `message`, worked out from this draft as it stands.
+    fn finish(self, message: String) -> SnsPublish {
+        SnsPublish {
+            subject: self.subject,
+            message_structure: "json",
+            message,
+            documents: Documents {
+                default: Document::Event(self.document),
+                email: self.email,
+            },
+            attributes: self.attributes,
+            group_id: self.group_id,
+            dedup_id: self.dedup_id,
         }
     }
 }
 
 /// `{"default":"<document as JSON text>","email":"<text>"}`: SNS wants each protocol's
 /// message as a string, so the document is JSON inside JSON.
-fn message_json(documents: &Documents) -> String {
-    let default = serde_json::to_string(&documents.default).unwrap_or_default();
-    serde_json::json!({ "default": default, "email": documents.email }).to_string()
+fn message_json(default: &impl Serialize, email: &str) -> String {
+    #[derive(Serialize)]
+    struct Message<'a> {
+        default: &'a str,
+        email: &'a str,
+    }
+    let default = serde_json::to_string(default).unwrap_or_default();
+    serde_json::to_string(&Message {
+        default: &default,
+        email,
+    })
+    .unwrap_or_default()
 }
 
 /// Shortens the human text first, then the copy of `eventMessage` in the document, then (for
 /// payloads Flagger never sends) every field, until message and attributes fit.
 fn fit(mut draft: Draft<'_>) -> SnsPublish {
-    let publish = draft.build();
-    if publish.size() <= MESSAGE_BUDGET {
-        return publish;
+    let message = draft.message();
+    if draft.size(&message) <= MESSAGE_BUDGET {
+        return draft.finish(message);
     }
     if let Some(publish) = fit_email(&mut draft) {
         return publish;
@@ -632,22 +705,23 @@ fn fit(mut draft: Draft<'_>) -> SnsPublish {
         return publish;
     }
     // Unreachable with the caps above; still, never hand SNS something it rejects.
-    draft.event.metadata.event_message = draft
-        .event
+    let event = &mut draft.document.event;
+    event.metadata.event_message = event
         .metadata
         .event_message
         .as_ref()
         .map(|_| ELLIPSIS.to_owned());
-    draft.event.metadata.user.clear();
-    draft.email = draft.summary.clone();
-    draft.build()
+    event.metadata.user.clear();
+    draft.email = draft.document.summary.clone();
+    let message = draft.message();
+    draft.finish(message)
 }
 
 /// Cuts the email to the room the rest of the request leaves, when that room is at least
 /// [`EMAIL_FLOOR`]; otherwise leaves it for [`fit_event_message`].
 fn fit_email(draft: &mut Draft<'_>) -> Option<SnsPublish> {
     let full = std::mem::take(&mut draft.email);
-    let room = MESSAGE_BUDGET.saturating_sub(draft.build().size());
+    let room = MESSAGE_BUDGET.saturating_sub(draft.size(&draft.message()));
     draft.email = full;
     if room < EMAIL_FLOOR {
         return None;
@@ -661,21 +735,17 @@ fn fit_email(draft: &mut Draft<'_>) -> Option<SnsPublish> {
 /// `details`, and cuts the document's copy of `eventMessage`, flagging it.
 fn fit_event_message(draft: &mut Draft<'_>) -> Option<SnsPublish> {
     draft.email = cut(&draft.email, EMAIL_FLOOR, escaped_len, EMAIL_CUT_NOTE);
-    draft.truncated = true;
-    cap_strings(&mut draft.details, DETAILS_TEXT_CAP);
-    let full = draft.event.metadata.event_message.take()?;
-    draft.event.metadata.event_message = Some(String::new());
-    let rest = draft.build().size();
-    draft.event.metadata.event_message = Some(full);
+    draft.document.truncated = true;
+    cap_strings(&mut draft.document.details, DETAILS_TEXT_CAP);
+    let full = draft.document.event.metadata.event_message.take()?;
+    draft.document.event.metadata.event_message = Some(String::new());
+    let rest = draft.size(&draft.message());
+    draft.document.event.metadata.event_message = Some(full);
     let room = MESSAGE_BUDGET.checked_sub(rest)?;
     shrink_to_fit(draft, room, |draft, room| {
-        let message = draft
-            .event
-            .metadata
-            .event_message
-            .as_deref()
-            .unwrap_or_default();
-        draft.event.metadata.event_message = Some(cut(message, room, twice_escaped_len, ELLIPSIS));
+        let metadata = &mut draft.document.event.metadata;
+        let message = metadata.event_message.as_deref().unwrap_or_default();
+        metadata.event_message = Some(cut(message, room, twice_escaped_len, ELLIPSIS));
     })
 }
 
@@ -689,10 +759,9 @@ fn shrink_to_fit(
 ) -> Option<SnsPublish> {
     for _ in 0..4 {
         shorten(draft, room);
-        let publish = draft.build();
-        let size = publish.size();
+        let size = draft.size(&draft.message());
         if size <= MESSAGE_BUDGET {
-            return Some(publish);
+            return Some(draft.build());
         }
         room = room.checked_sub(size - MESSAGE_BUDGET)?;
     }
@@ -703,7 +772,7 @@ fn shrink_to_fit(
 /// Flagger, and still gets a `Publish` that SNS accepts.
 fn cap_every_field(draft: &mut Draft<'_>) {
     let cap = |text: &str| truncate(text, FIELD_CAP).into_owned();
-    let event = &mut draft.event;
+    let event = &mut draft.document.event;
     event.name = cap(&event.name);
     event.namespace = cap(&event.namespace);
     event.phase = Phase::from(cap(event.phase.as_str()));
@@ -721,11 +790,13 @@ fn cap_every_field(draft: &mut Draft<'_>) {
         }
         event.metadata.user.insert(key, value);
     }
-    cap_strings(&mut draft.details, FIELD_CAP);
+    cap_strings(&mut draft.document.details, FIELD_CAP);
     if !draft.email_templated {
-        draft.email = email(&draft.event, draft.classification, &draft.links);
+        let document = &draft.document;
+        draft.email = email(&document.event, draft.classification, &document.links);
     }
-    draft.truncated = true;
+    draft.attributes = attributes(&draft.document.event, draft.classification);
+    draft.document.truncated = true;
 }
 
 /// Cuts every string in a JSON value to `max_chars`.
