@@ -17,7 +17,7 @@ use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
 use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 use tokio::time::Instant;
 
-pub use render::{CardFormat, TeamsMessage, is_connector_host};
+pub use render::{CardFormat, TeamsMessage, TeamsPayload, is_connector_host};
 pub use shaping::Shaping;
 
 /// The Teams function's credential, which may come from a secret store instead
@@ -93,13 +93,12 @@ impl TeamsWebhook {
 
 impl TeamsWebhook {
     /// One POST of a rendered card.
-    async fn post(&self, payload: &TeamsMessage, timeout: Duration) -> Result<(), AttemptError> {
+    async fn post(&self, payload: &TeamsPayload, timeout: Duration) -> Result<(), AttemptError> {
         let url = self
             .url
             .as_ref()
             .ok_or_else(|| AttemptError::permanent("TEAMS_WEBHOOK_URL is not set"))?;
-        let body =
-            serde_json::to_vec(payload).map_err(|err| AttemptError::permanent(err.to_string()))?;
+        let body = payload.json().to_vec();
         // 429 (Teams throttles above 4 requests per second per webhook) and 5xx come back as
         // transient with their Retry-After; 400, 404 and 413 as permanent.
         let response = post_json(&self.client, url.expose(), body, timeout).await?;
@@ -109,9 +108,9 @@ impl TeamsWebhook {
 
 impl Destination for TeamsWebhook {
     const KIND: &'static str = "teams";
-    type Payload = TeamsMessage;
+    type Payload = TeamsPayload;
 
-    fn render(&self, message: &Presentation<'_>) -> Result<TeamsMessage, RenderError> {
+    fn render(&self, message: &Presentation<'_>) -> Result<TeamsPayload, RenderError> {
         match &self.shaping.template {
             None => Ok(render::message(message, self.format)),
             Some(template) => render::templated(template, message),

@@ -2,6 +2,8 @@
 //! Workflows expects. Only elements and properties of Adaptive Cards 1.4, the highest version
 //! Teams renders for cards posted this way.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use flagger_relay_core::Severity;
@@ -379,7 +381,11 @@ fn highlight_row(row: &[&(String, String)]) -> ColumnSet {
 /// Backslash escapes are CommonMark, which Teams and the Adaptive Card renderers follow.
 pub fn escape_markdown(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + text.len() / 8 + 4);
-    let text = text.replace("\r\n", "\n");
+    let text = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    };
     for (index, line) in text.split(['\n', '\r']).enumerate() {
         if index > 0 {
             escaped.push_str("\n\n");
@@ -414,26 +420,29 @@ fn escape_line(line: &str, escaped: &mut String) {
         }
         body
     };
-    let mut chars = rest.chars().peekable();
-    let mut previous = None;
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        let opens_tag =
-            || next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'));
-        let opens_entity = || next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#');
-        let escape = match c {
-            '\\' | '*' | '_' | '`' | '[' | ']' | '~' => true,
-            '<' => opens_tag(),
-            '&' => opens_entity(),
-            '{' => previous == Some('{'),
+    // Every character that may need a backslash is ASCII, and so are the neighbours that
+    // decide it (a byte of a multi-byte character is never ASCII): the line is scanned as
+    // bytes and copied in runs.
+    let bytes = rest.as_bytes();
+    let mut copied = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let next = bytes.get(at + 1).copied();
+        let escape = match byte {
+            b'\\' | b'*' | b'_' | b'`' | b'[' | b']' | b'~' => true,
+            b'<' => {
+                next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, b'/' | b'!' | b'?'))
+            }
+            b'&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == b'#'),
+            b'{' => at > 0 && bytes[at - 1] == b'{',
             _ => false,
         };
         if escape {
+            escaped.push_str(&rest[copied..at]);
             escaped.push('\\');
+            copied = at;
         }
-        escaped.push(c);
-        previous = Some(c);
     }
+    escaped.push_str(&rest[copied..]);
 }
 
 #[cfg(test)]
@@ -452,6 +461,18 @@ mod tests {
         ] {
             assert_eq!(escape_markdown(text), text);
         }
+    }
+
+    /// The byte scan decides as a character scan would, multi-byte neighbours included.
+    #[test]
+    fn decides_by_the_neighbouring_characters() {
+        assert_eq!(
+            escape_markdown("<é &é <🚀 &#1 &a <a"),
+            r"<é &é <🚀 \&#1 \&a \<a"
+        );
+        assert_eq!(escape_markdown("{{{ é{{ {é{"), r"{\{\{ é{\{ {é{");
+        assert_eq!(escape_markdown("é*é_é"), r"é\*é\_é");
+        assert_eq!(escape_markdown("a\r\nb\rc"), "a\n\nb\n\nc");
     }
 
     #[test]

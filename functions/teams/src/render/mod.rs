@@ -97,6 +97,39 @@ pub enum TeamsMessage {
     Template(TemplatedMessage),
 }
 
+/// A message and the exact JSON posted: serialized once, measured against the limit with that
+/// serialization, and sent as measured. Serializes (dry run, snapshots) as the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamsPayload {
+    message: TeamsMessage,
+    json: Vec<u8>,
+}
+
+impl TeamsPayload {
+    fn new(message: TeamsMessage, json: Vec<u8>) -> Self {
+        TeamsPayload { message, json }
+    }
+
+    pub fn message(&self) -> &TeamsMessage {
+        &self.message
+    }
+
+    pub fn into_message(self) -> TeamsMessage {
+        self.message
+    }
+
+    /// The body of the POST: compact JSON, at most [`MAX_PAYLOAD_BYTES`].
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+impl Serialize for TeamsPayload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.message.serialize(serializer)
+    }
+}
+
 /// What a card shows, before it is put into either format. Texts are raw (unescaped) and
 /// already bounded, except the event message, which is cut to fit the payload limit later.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,19 +154,20 @@ struct Content<'e> {
 const NO_MESSAGE: &str = "Webhook notice without an event message (a gating-hook payload).";
 
 /// A notification as a Teams card of the given format.
-pub fn message(message: &Presentation<'_>, format: CardFormat) -> TeamsMessage {
+pub fn message(message: &Presentation<'_>, format: CardFormat) -> TeamsPayload {
     render(&Content::new(message), format)
 }
 
-fn render(content: &Content<'_>, format: CardFormat) -> TeamsMessage {
-    match format {
+fn render(content: &Content<'_>, format: CardFormat) -> TeamsPayload {
+    let (message, json) = match format {
         CardFormat::Adaptive => fit(content.message.as_deref(), |message| {
             TeamsMessage::Adaptive(adaptive::message(content, message))
         }),
         CardFormat::MessageCard => fit(content.message.as_deref(), |message| {
             TeamsMessage::MessageCard(message_card::message(content, message))
         }),
-    }
+    };
+    TeamsPayload::new(message, json)
 }
 
 impl<'e> Content<'e> {
@@ -302,10 +336,14 @@ fn take_within(
 /// the longest cut of it (ending in `…`) that does. Cutting happens on the raw text, before
 /// escaping, so that no escape sequence is ever split; the serialized size is measured, not
 /// estimated, because escaping and JSON encoding make it depend on which characters remain.
-fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -> T {
-    let whole = build(message);
+fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -> (T, Vec<u8>) {
+    let with_json = |payload: T| {
+        let json = serde_json::to_vec(&payload).unwrap_or_default();
+        (payload, json)
+    };
+    let whole = with_json(build(message));
     let Some(text) = message else { return whole };
-    if serialized_len(&whole) <= MAX_PAYLOAD_BYTES {
+    if whole.1.len() <= MAX_PAYLOAD_BYTES {
         return whole;
     }
     let fits =
@@ -322,7 +360,7 @@ fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -
             too_long = middle
         }
     }
-    build(Some(&truncate(text, fitting)))
+    with_json(build(Some(&truncate(text, fitting))))
 }
 
 /// Size of the compact JSON that is sent, counted without building it.
@@ -361,6 +399,10 @@ mod tests {
     }
 
     fn render(event: &CanaryEvent, format: CardFormat) -> TeamsMessage {
+        payload(event, format).into_message()
+    }
+
+    fn payload(event: &CanaryEvent, format: CardFormat) -> TeamsPayload {
         let notification = Notification::Canary(event.clone());
         let classification = notification.classify();
         message(&Presentation::new(&notification, &classification), format)
@@ -606,6 +648,22 @@ mod tests {
                 serialized_len(&rendered),
                 serde_json::to_vec(&rendered).unwrap().len()
             );
+        }
+    }
+
+    /// What is posted is the message as it serializes, the one that was measured.
+    #[test]
+    fn posts_the_json_it_measured() {
+        let long = "x".repeat(40_000);
+        for text in ["Advance podinfo.test canary weight 30", long.as_str()] {
+            for format in FORMATS {
+                let payload = payload(&event(text, &[]), format);
+                assert_eq!(
+                    payload.json(),
+                    serde_json::to_vec(payload.message()).unwrap().as_slice()
+                );
+                assert!(payload.json().len() <= MAX_PAYLOAD_BYTES);
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use flagger_relay_core::template::{RenderError, Template};
 use flagger_relay_core::text::truncate;
 
 use super::adaptive::{ADAPTIVE_CARD_CONTENT_TYPE, MentionEntity};
-use super::{MAX_PAYLOAD_BYTES, TeamsMessage, serialized_len};
+use super::{MAX_PAYLOAD_BYTES, TeamsMessage, TeamsPayload, serialized_len};
 
 /// Strings are never cut below this many characters to fit 28 KB: a message that only fits
 /// with its texts gone is refused instead.
@@ -91,7 +91,7 @@ const NOT_A_CARD: &str = r#"the output is neither an Adaptive Card ("type": "Ada
 pub fn templated(
     template: &Template,
     message: &Presentation<'_>,
-) -> Result<TeamsMessage, RenderError> {
+) -> Result<TeamsPayload, RenderError> {
     let text = template.render(message)?;
     let unserializable =
         |err: serde_json::Error| RenderError::new(template.setting(), err.to_string());
@@ -127,8 +127,7 @@ pub fn templated(
                 .iter()
                 .any(|mention| json.contains(&mention.text));
         if !needs_entities && json.len() <= MAX_PAYLOAD_BYTES {
-            let raw = RawValue::from_string(json).map_err(unserializable)?;
-            return Ok(TeamsMessage::Template(TemplatedMessage(raw)));
+            return posted(json).map_err(unserializable);
         }
     }
     let object = template.parse_object(&text)?;
@@ -161,8 +160,17 @@ pub fn templated(
             return Err(too_big(json.len()));
         }
     }
-    let raw = RawValue::from_string(json).map_err(unserializable)?;
-    Ok(TeamsMessage::Template(TemplatedMessage(raw)))
+    posted(json).map_err(unserializable)
+}
+
+/// The template's JSON, posted as written.
+fn posted(json: String) -> Result<TeamsPayload, serde_json::Error> {
+    let bytes = json.as_bytes().to_vec();
+    let raw = RawValue::from_string(json)?;
+    Ok(TeamsPayload::new(
+        TeamsMessage::Template(TemplatedMessage(raw)),
+        bytes,
+    ))
 }
 
 /// After a cut, the entities of mentions whose text the card no longer writes.
