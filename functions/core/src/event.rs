@@ -106,6 +106,11 @@ impl CanaryEvent {
                 Err(err) => EventError::NotJson(quote(&err.to_string())),
             });
         }
+        // Most bodies are well-formed: read them without tracking the path, which only an
+        // error needs, and read again with it when there is one.
+        if let Ok(wire) = serde_json::from_str::<Wire>(text) {
+            return wire.try_into();
+        }
         let wire: Wire = {
             let mut de = serde_json::Deserializer::from_str(text);
             let wire = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
@@ -316,18 +321,56 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> Option<String> {
         let nanos = i128::from(self.0) * 1_000_000;
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-        let format = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
-        at.format(&format).ok()
+        let mut text = date_and_time(at, 'T');
+        text.push('.');
+        push_digits(&mut text, u32::from(at.millisecond()), 3);
+        text.push('Z');
+        Some(text)
     }
 
     /// A short human form for chat messages: `2025-11-24 15:00:00 UTC`.
     pub fn to_display(self) -> Option<String> {
         let at = time::OffsetDateTime::from_unix_timestamp(self.0.div_euclid(1000)).ok()?;
-        let format =
-            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-        at.format(&format).ok()
+        let mut text = date_and_time(at, ' ');
+        text.push_str(" UTC");
+        Some(text)
+    }
+}
+
+/// `2025-11-24T15:00:00` (with `separator` between date and time), as `time`'s `[year]-[month]-
+/// [day]` and `[hour]:[minute]:[second]` write it, without its formatting machinery: every
+/// event is stamped, and that machinery was a noticeable part of rendering one.
+fn date_and_time(at: time::OffsetDateTime, separator: char) -> String {
+    let mut text = String::with_capacity(32);
+    let year = at.year();
+    if year < 0 {
+        text.push('-');
+    }
+    push_digits(&mut text, year.unsigned_abs(), 4);
+    text.push('-');
+    push_digits(&mut text, u32::from(u8::from(at.month())), 2);
+    text.push('-');
+    push_digits(&mut text, u32::from(at.day()), 2);
+    text.push(separator);
+    push_digits(&mut text, u32::from(at.hour()), 2);
+    text.push(':');
+    push_digits(&mut text, u32::from(at.minute()), 2);
+    text.push(':');
+    push_digits(&mut text, u32::from(at.second()), 2);
+    text
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    let digits = value.checked_ilog10().unwrap_or(0) + 1;
+    text.extend(std::iter::repeat_n(
+        '0',
+        width.saturating_sub(digits) as usize,
+    ));
+    let mut place = 10u32.pow(digits - 1);
+    while place > 0 {
+        text.push(char::from(b'0' + (value / place % 10) as u8));
+        place /= 10;
     }
 }
 
@@ -457,5 +500,40 @@ mod tests {
             Timestamp(1_763_996_400_137).to_display().as_deref(),
             Some("2025-11-24 15:00:00 UTC")
         );
+    }
+
+    /// Written as `time`'s own format descriptions write it, across the calendar it covers.
+    #[test]
+    fn writes_times_as_time_formats_them() {
+        let rfc3339 = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        let display =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+        for ms in [
+            0,
+            1,
+            -1,
+            999,
+            1_763_996_400_137,
+            -62_135_596_800_001,
+            -377_705_116_800_000,
+            253_402_300_799_999,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000);
+            assert_eq!(
+                Timestamp(ms).to_rfc3339(),
+                at.ok().and_then(|at| at.format(&rfc3339).ok()),
+                "{ms}"
+            );
+            let at = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000));
+            assert_eq!(
+                Timestamp(ms).to_display(),
+                at.ok().and_then(|at| at.format(&display).ok()),
+                "{ms}"
+            );
+        }
     }
 }

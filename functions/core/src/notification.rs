@@ -102,11 +102,18 @@ impl Notification {
 impl AlertGroup {
     pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
         let text = std::str::from_utf8(body).map_err(|_| EventError::NotUtf8)?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let group: AlertGroup =
-            serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
-        de.end()
-            .map_err(|e| EventError::NotJson(truncate(&e.to_string(), 200).into_owned()))?;
+        // As for a canary event: the path is tracked only to explain an error.
+        let group: AlertGroup = match serde_json::from_str(text) {
+            Ok(group) => group,
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let group =
+                    serde_path_to_error::deserialize(&mut de).map_err(crate::event::field_error)?;
+                de.end()
+                    .map_err(|e| EventError::NotJson(truncate(&e.to_string(), 200).into_owned()))?;
+                group
+            }
+        };
         if group.version != "4" {
             return Err(EventError::Field {
                 field: "version".into(),

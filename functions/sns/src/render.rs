@@ -469,16 +469,16 @@ pub fn attributes(
 /// Keeps an attribute deliverable everywhere SNS sends it: SQS (raw delivery copies
 /// attributes) accepts only XML characters, so others become U+FFFD.
 fn attribute_value(value: &str) -> String {
+    let xml = |c: char| {
+        (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+            && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if value.bytes().all(|b| (b' '..=b'~').contains(&b)) || value.chars().all(xml) {
+        return value.to_owned();
+    }
     value
         .chars()
-        .map(|c| {
-            let xml = !c.is_control() || matches!(c, '\t' | '\n' | '\r');
-            if xml && !matches!(c, '\u{FFFE}' | '\u{FFFF}') {
-                c
-            } else {
-                '\u{FFFD}'
-            }
-        })
+        .map(|c| if xml(c) { c } else { '\u{FFFD}' })
         .collect()
 }
 
@@ -514,7 +514,14 @@ fn email_with(
     let mut text = String::with_capacity(512 + event.event_message().map_or(0, str::len));
     let _ = writeln!(text, "{summary}\n");
     let mut fact = |label: &str, value: &str| {
-        let _ = writeln!(text, "{label:<10}{}", one_line(value));
+        // `{label:<10}`, without the formatting machinery: labels are short ASCII words.
+        text.push_str(label);
+        text.extend(std::iter::repeat_n(
+            ' ',
+            10usize.saturating_sub(label.len()),
+        ));
+        text.push_str(&one_line(value));
+        text.push('\n');
     };
     fact("Canary", &event.canary_ref());
     fact(
@@ -676,12 +683,17 @@ fn message_json(default: &impl Serialize, email: &str) -> String {
         default: &'a str,
         email: &'a str,
     }
-    let default = serde_json::to_string(default).unwrap_or_default();
-    serde_json::to_string(&Message {
-        default: &default,
-        email,
-    })
-    .unwrap_or_default()
+    // Sized for a typical event up front: growing the buffers cost more than filling them.
+    let mut document = Vec::with_capacity(2048);
+    let mut message = Vec::with_capacity(3072 + email.len());
+    let written = serde_json::to_writer(&mut document, default).and_then(|()| {
+        let default = std::str::from_utf8(&document).map_err(serde::ser::Error::custom)?;
+        serde_json::to_writer(&mut message, &Message { default, email })
+    });
+    match written.map(|()| String::from_utf8(message)) {
+        Ok(Ok(message)) => message,
+        _ => String::new(),
+    }
 }
 
 /// Shortens the human text first, then the copy of `eventMessage` in the document, then (for
@@ -874,6 +886,25 @@ mod tests {
             "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b",
             "metadata": {"cluster": "prod-eu", "eventMessage": message, "eventType": "Warning", "timestamp": "1763996400137"}
         }))
+    }
+
+    /// The document is written into the message as serde_json would write its text there.
+    #[test]
+    fn writes_the_document_as_a_json_string() {
+        let every_byte: String = (0u8..=0x7f).map(char::from).collect();
+        for text in [
+            "plain",
+            every_byte.as_str(),
+            "é 🚀 \u{2028} \u{fffd} \\\" \\u0001",
+        ] {
+            let document = json!({"eventMessage": text, "nested": {"list": [text, 1, null]}});
+            let expected = json!({
+                "default": serde_json::to_string(&document).unwrap(),
+                "email": text,
+            })
+            .to_string();
+            assert_eq!(message_json(&document, text), expected);
+        }
     }
 
     fn render(event: &CanaryEvent, fifo: bool) -> SnsPublish {

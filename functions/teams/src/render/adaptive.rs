@@ -2,8 +2,6 @@
 //! Workflows expects. Only elements and properties of Adaptive Cards 1.4, the highest version
 //! Teams renders for cards posted this way.
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 
 use flagger_relay_core::Severity;
@@ -381,19 +379,29 @@ fn highlight_row(row: &[&(String, String)]) -> ColumnSet {
 /// Backslash escapes are CommonMark, which Teams and the Adaptive Card renderers follow.
 pub fn escape_markdown(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + text.len() / 8 + 4);
-    let text = if text.contains('\r') {
-        Cow::Owned(text.replace("\r\n", "\n"))
-    } else {
-        Cow::Borrowed(text)
-    };
-    for (index, line) in text.split(['\n', '\r']).enumerate() {
-        if index > 0 {
-            escaped.push_str("\n\n");
-        }
-        escape_line(line, &mut escaped);
+    let mut rest = text;
+    // `\r\n`, `\n` and `\r` each end a line.
+    while let Some(end) = rest.bytes().position(|b| b == b'\n' || b == b'\r') {
+        escape_line(&rest[..end], &mut escaped);
+        escaped.push_str("\n\n");
+        let crlf = rest.as_bytes()[end] == b'\r' && rest.as_bytes().get(end + 1) == Some(&b'\n');
+        rest = &rest[end + if crlf { 2 } else { 1 }..];
     }
+    escape_line(rest, &mut escaped);
     escaped
 }
+
+/// The bytes that may need a backslash, depending on their neighbours.
+const MAY_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b"\\*_`[]~<&{";
+    let mut at = 0;
+    while at < bytes.len() {
+        table[bytes[at] as usize] = true;
+        at += 1;
+    }
+    table
+};
 
 fn escape_line(line: &str, escaped: &mut String) {
     let body = line.trim_start_matches([' ', '\t']);
@@ -424,10 +432,15 @@ fn escape_line(line: &str, escaped: &mut String) {
     // decide it (a byte of a multi-byte character is never ASCII): the line is scanned as
     // bytes and copied in runs.
     let bytes = rest.as_bytes();
-    let mut copied = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
+    let (mut copied, mut from) = (0, 0);
+    while let Some(offset) = bytes[from..]
+        .iter()
+        .position(|&byte| MAY_ESCAPE[usize::from(byte)])
+    {
+        let at = from + offset;
+        from = at + 1;
         let next = bytes.get(at + 1).copied();
-        let escape = match byte {
+        let escape = match bytes[at] {
             b'\\' | b'*' | b'_' | b'`' | b'[' | b']' | b'~' => true,
             b'<' => {
                 next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, b'/' | b'!' | b'?'))
