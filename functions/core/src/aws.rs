@@ -1,4 +1,5 @@
-//! How AWS API errors read in reasons and logs, for every AWS service the functions call.
+//! What every AWS client of the functions shares: its configuration, and how AWS API errors
+//! read in reasons and logs.
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 
@@ -27,5 +28,14 @@ where
             )
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
+
+/// The SDK configuration given (a local endpoint in tests), or else the environment's. Clients
+/// call this when first used, so that a cold start makes no AWS call it does not need.
+pub async fn sdk_config(given: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfig {
+    match given {
+        Some(config) => config.clone(),
+        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
     }
 }

@@ -193,10 +193,7 @@ impl DeadLetterQueue {
     pub async fn client(&self) -> &aws_sdk_sqs::Client {
         self.client
             .get_or_init(|| async {
-                let config = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-                };
+                let config = crate::aws::sdk_config(self.config.as_ref()).await;
                 aws_sdk_sqs::Client::new(&config)
             })
             .await

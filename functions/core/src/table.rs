@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -66,10 +66,7 @@ impl Table {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let sdk = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(BehaviorVersion::latest()).await,
-                };
+                let sdk = crate::aws::sdk_config(self.config.as_ref()).await;
                 let timeouts = TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(1))
                     .operation_attempt_timeout(Duration::from_secs(1).min(self.operation_timeout))

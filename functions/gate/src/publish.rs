@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::config::retry::RetryConfig;
 use aws_sdk_sns::config::timeout::TimeoutConfig;
@@ -149,10 +149,7 @@ impl DecisionTopic {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let sdk = match &self.config {
-                    Some(config) => config.clone(),
-                    None => aws_config::load_defaults(BehaviorVersion::latest()).await,
-                };
+                let sdk = flagger_relay_core::aws::sdk_config(self.config.as_ref()).await;
                 let config = aws_sdk_sns::config::Builder::from(&sdk)
                     // A topic is published to in its own region.
                     .region(Region::new(self.topic.region().to_owned()))
