@@ -21,8 +21,8 @@ use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 
 pub use bot::SlackBot;
 pub use bot::summary::ChatMessage;
+pub use flagger_relay_core::present::Shaping;
 pub use render::{Overrides, SlackMessage};
-pub use shaping::Shaping;
 
 /// The Slack function's credentials, each of which may come from a secret store instead
 /// (`SLACK_WEBHOOK_URL_SECRET_ARN`, `SLACK_BOT_TOKEN_SECRET_ARN`).
@@ -202,7 +202,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<Slack>, ConfigError> {
     };
     let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    let webhook = SlackWebhook::new(client, url, overrides).with_shaping(Shaping::from_env(env)?);
+    let webhook = SlackWebhook::new(client, url, overrides)
+        .with_shaping(Shaping::from_env(env, &shaping::SETTINGS)?);
     Ok(Relay::new(settings, Slack::Webhook(webhook)))
 }
 

@@ -402,6 +402,26 @@ fn cut_text(object: Option<&mut serde_json::Value>, limit: usize) {
     }
 }
 
+/// Every text Slack parses for mentions and links: the top-level `text` and the blocks'
+/// mrkdwn objects.
+#[cfg(test)]
+pub(crate) fn parsed_texts<'b>(text: &str, blocks: impl Iterator<Item = &'b Block>) -> Vec<String> {
+    let mut texts = vec![text.to_owned()];
+    for block in blocks {
+        let objects: Vec<&Text> = match block {
+            Block::Header { text } => vec![text],
+            Block::Section { text, fields } => text.iter().chain(fields).collect(),
+            Block::Context { elements } => elements.iter().collect(),
+            Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
+        };
+        texts.extend(objects.into_iter().filter_map(|text| match text {
+            Text::Mrkdwn { text } => Some(text.clone()),
+            Text::PlainText { .. } => None,
+        }));
+    }
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,22 +444,9 @@ mod tests {
         CanaryEvent::from_slice(body.to_string().as_bytes()).unwrap()
     }
 
-    /// Every text Slack parses for mentions and links (top-level `text`, mrkdwn objects).
     fn parsed_texts(message: &SlackMessage) -> Vec<String> {
-        let mut texts = vec![message.text.clone()];
-        for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
-            let objects: Vec<&Text> = match block {
-                Block::Header { text } => vec![text],
-                Block::Section { text, fields } => text.iter().chain(fields).collect(),
-                Block::Context { elements } => elements.iter().collect(),
-                Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
-            };
-            texts.extend(objects.into_iter().filter_map(|text| match text {
-                Text::Mrkdwn { text } => Some(text.clone()),
-                Text::PlainText { .. } => None,
-            }));
-        }
-        texts
+        let blocks = message.blocks.iter().chain(&message.attachments[0].blocks);
+        super::parsed_texts(&message.text, blocks)
     }
 
     #[test]

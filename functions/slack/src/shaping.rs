@@ -1,32 +1,18 @@
 //! What a deployment adds to the Slack messages: mentions by severity (`SLACK_MENTIONS`) and its
 //! own template (`SLACK_TEMPLATE`). Read once at cold start, in both webhook and bot mode.
 
-use flagger_relay_core::config::{ConfigError, Env};
-use flagger_relay_core::present::{Mention, Mentions};
-use flagger_relay_core::template::{self, Markup, Output, Template};
+use flagger_relay_core::present::{Mention, ShapingSettings};
+use flagger_relay_core::template::{Markup, Output};
 
-/// The mentions and the template of the Slack function; neither by default.
-#[derive(Debug, Default)]
-pub struct Shaping {
-    pub mentions: Mentions,
-    pub template: Option<Template>,
-}
-
-impl Shaping {
-    pub fn from_env(env: &impl Env) -> Result<Shaping, ConfigError> {
-        let mentions = match env.var("SLACK_MENTIONS") {
-            Some(raw) => Mentions::parse("SLACK_MENTIONS", &raw, read_mentions)?,
-            None => Mentions::default(),
-        };
-        let template = template::from_env(
-            env,
-            "SLACK_TEMPLATE",
-            Output::Json(Markup::SlackEntities),
-            &[],
-        )?;
-        Ok(Shaping { mentions, template })
-    }
-}
+/// `SLACK_MENTIONS` and `SLACK_TEMPLATE`: the template writes Slack JSON, and event text in
+/// it has Slack's entities escaped.
+pub const SETTINGS: ShapingSettings = ShapingSettings {
+    mentions: "SLACK_MENTIONS",
+    read_mentions,
+    template: "SLACK_TEMPLATE",
+    output: Output::Json(Markup::SlackEntities),
+    filters: &[],
+};
 
 /// `<!subteam^S0123ABC> <@U024BE7LH>`: Slack's own mention markup, one or more, separated by
 /// spaces or commas. Only mentions are accepted (a user group, a user, `@here`, `@channel`,
@@ -86,6 +72,7 @@ fn is_mention(markup: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flagger_relay_core::present::Shaping;
     use std::collections::HashMap;
 
     #[test]
@@ -116,13 +103,13 @@ mod tests {
     #[test]
     fn a_malformed_setting_ends_the_cold_start_naming_it() {
         let env: HashMap<&str, &str> = [("SLACK_MENTIONS", "error=@oncall")].into();
-        let err = Shaping::from_env(&env).unwrap_err().to_string();
+        let err = Shaping::from_env(&env, &SETTINGS).unwrap_err().to_string();
         assert!(
             err.starts_with("SLACK_MENTIONS is malformed: error: "),
             "{err}"
         );
         let env: HashMap<&str, &str> = [("SLACK_TEMPLATE", "{\"text\": \"{{ title \"}")].into();
-        let err = Shaping::from_env(&env).unwrap_err().to_string();
+        let err = Shaping::from_env(&env, &SETTINGS).unwrap_err().to_string();
         assert!(
             err.starts_with("SLACK_TEMPLATE is malformed: syntax error at line 1, column"),
             "{err}"

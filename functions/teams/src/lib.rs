@@ -17,8 +17,8 @@ use flagger_relay_core::secrets::{ParameterSetting, SecretSetting};
 use flagger_relay_core::{Destination, Presentation, Relay, Severity};
 use tokio::time::Instant;
 
+pub use flagger_relay_core::present::Shaping;
 pub use render::{CardFormat, TeamsMessage, TeamsPayload, is_connector_host};
-pub use shaping::Shaping;
 
 /// The Teams function's credential, which may come from a secret store instead
 /// (`TEAMS_WEBHOOK_URL_SECRET_ARN`).
@@ -198,7 +198,8 @@ pub fn relay_from_env(env: &impl Env) -> Result<Relay<TeamsWebhook>, ConfigError
     tracing::info!(card_format = format.as_str(), "Teams card format chosen");
     let client = http_client(Duration::from_secs(2), tls_roots(env)?)
         .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
-    let webhook = TeamsWebhook::new(client, url, format).with_shaping(Shaping::from_env(env)?);
+    let webhook = TeamsWebhook::new(client, url, format)
+        .with_shaping(Shaping::from_env(env, &shaping::SETTINGS)?);
     Ok(Relay::new(settings, webhook))
 }
 

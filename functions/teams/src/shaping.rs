@@ -1,36 +1,20 @@
 //! What a deployment adds to the Teams cards: mentions by severity (`TEAMS_MENTIONS`) and its
 //! own template (`TEAMS_TEMPLATE`). Read once at cold start.
 
-use flagger_relay_core::config::{ConfigError, Env};
-use flagger_relay_core::present::{Mention, Mentions};
-use flagger_relay_core::template::{self, Markup, Output, Template};
+use flagger_relay_core::present::{Mention, ShapingSettings};
+use flagger_relay_core::template::{Markup, Output};
 
 use crate::render::escape_markdown;
 
-/// The mentions and the template of the Teams function; neither by default.
-#[derive(Debug, Default)]
-pub struct Shaping {
-    pub mentions: Mentions,
-    pub template: Option<Template>,
-}
-
-impl Shaping {
-    pub fn from_env(env: &impl Env) -> Result<Shaping, ConfigError> {
-        let mentions = match env.var("TEAMS_MENTIONS") {
-            Some(raw) => Mentions::parse("TEAMS_MENTIONS", &raw, read_mentions)?,
-            None => Mentions::default(),
-        };
-        // Teams' markdown is not escaped for the template (it would break URLs too);
-        // `|markdown` escapes event text for a TextBlock.
-        let template = template::from_env(
-            env,
-            "TEAMS_TEMPLATE",
-            Output::Json(Markup::Plain),
-            &[("markdown", escape_markdown)],
-        )?;
-        Ok(Shaping { mentions, template })
-    }
-}
+/// `TEAMS_MENTIONS` and `TEAMS_TEMPLATE`. Teams' markdown is not escaped for the template (it
+/// would break URLs too); `|markdown` escapes event text for a TextBlock.
+pub const SETTINGS: ShapingSettings = ShapingSettings {
+    mentions: "TEAMS_MENTIONS",
+    read_mentions,
+    template: "TEAMS_TEMPLATE",
+    output: Output::Json(Markup::Plain),
+    filters: &[("markdown", escape_markdown)],
+};
 
 /// `jane@contoso.com|Jane Doe, oncall@contoso.com|On-call`: who to mention, by UPN (or Entra
 /// object id), and the name the card shows, one or more separated by commas. The name goes
@@ -73,6 +57,7 @@ fn is_markup(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flagger_relay_core::present::Shaping;
     use std::collections::HashMap;
 
     #[test]
@@ -113,7 +98,7 @@ mod tests {
     #[test]
     fn a_malformed_setting_ends_the_cold_start_naming_it() {
         let env: HashMap<&str, &str> = [("TEAMS_MENTIONS", "error=jane@contoso.com")].into();
-        let err = Shaping::from_env(&env).unwrap_err().to_string();
+        let err = Shaping::from_env(&env, &SETTINGS).unwrap_err().to_string();
         assert!(
             err.starts_with("TEAMS_MENTIONS is malformed: error: "),
             "{err}"

@@ -16,11 +16,13 @@ use crate::notification::Notification;
 pub mod facts;
 pub mod links;
 pub mod mentions;
+pub mod shaping;
 pub mod status;
 
 pub use facts::{Fact, highlights, progress_bar};
 pub use links::Links;
 pub use mentions::{Mention, Mentions};
+pub use shaping::{Shaping, ShapingSettings};
 
 /// Shown for an event whose phase Flagger left empty (a canary it has not yet initialised).
 pub const NO_PHASE: &str = "(none)";

@@ -46,7 +46,7 @@ use flagger_relay_core::redact::Redactor;
 use flagger_relay_core::relay::RenderError;
 use flagger_relay_core::{Classification, Destination, Notification, Presentation, Severity};
 
-use crate::{SlackPayload, render, shaping::Shaping};
+use crate::{Shaping, SlackPayload, render, shaping};
 use rollout::{RolloutRef, RolloutState, Step, event_time, rollout_ref, unversioned_key};
 use threads::{Entry, Stale, TableError, ThreadStore};
 use web_api::{BotToken, Method, Posted, WebApi};
@@ -149,7 +149,7 @@ impl SlackBot {
             channel,
             threads,
             redactor,
-            shaping: Shaping::from_env(env)?,
+            shaping: Shaping::from_env(env, &shaping::SETTINGS)?,
         }))
     }
 

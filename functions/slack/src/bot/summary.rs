@@ -325,20 +325,8 @@ mod tests {
     }
 
     fn texts(message: &ChatMessage) -> Vec<String> {
-        let mut texts = vec![message.text.clone()];
-        for block in message.blocks.iter().chain(&message.attachments[0].blocks) {
-            let objects: Vec<&Text> = match block {
-                Block::Header { text } => vec![text],
-                Block::Section { text, fields } => text.iter().chain(fields).collect(),
-                Block::Context { elements } => elements.iter().collect(),
-                Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
-            };
-            texts.extend(objects.into_iter().filter_map(|text| match text {
-                Text::Mrkdwn { text } => Some(text.clone()),
-                Text::PlainText { .. } => None,
-            }));
-        }
-        texts
+        let blocks = message.blocks.iter().chain(&message.attachments[0].blocks);
+        crate::render::parsed_texts(&message.text, blocks)
     }
 
     #[test]
