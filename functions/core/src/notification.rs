@@ -36,6 +36,9 @@ impl Notification {
     /// Parses a request body as whichever payload it is. Errors name the problem in the terms
     /// of the payload the body looks like.
     pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
+        if let Some(event) = CanaryEvent::read_flagger(body) {
+            return event.map(Notification::Canary);
+        }
         let shape = std::str::from_utf8(body)
             .ok()
             .filter(|text| text.trim_start().starts_with('{'))
@@ -161,6 +164,29 @@ mod tests {
             Notification::from_slice(&fixture("canary-rollback-firing")),
             Ok(Notification::Alerts(_))
         ));
+    }
+
+    /// A body with `alerts` is read as Alertmanager's even when it also has a canary's keys;
+    /// one with none of either is neither; an array is not an event, whatever it holds.
+    #[test]
+    fn reads_alerts_first_and_refuses_what_is_neither() {
+        let both = br#"{"name":"podinfo","namespace":"test","alerts":[]}"#;
+        assert_eq!(
+            Notification::from_slice(both).unwrap_err(),
+            EventError::Invalid("missing field `version`".into())
+        );
+        assert_eq!(
+            Notification::from_slice(br#"{"phase":"Progressing"}"#).unwrap_err(),
+            EventError::UnknownShape
+        );
+        assert_eq!(
+            Notification::from_slice(br#"["podinfo","test"]"#).unwrap_err(),
+            EventError::NotAnObject
+        );
+        assert_eq!(
+            Notification::from_slice(br#"{"name":"podinfo","namespace":""}"#).unwrap_err(),
+            EventError::Missing("namespace")
+        );
     }
 
     #[test]

@@ -562,11 +562,12 @@ fn email_with(
 /// Control characters and line breaks (Unicode's too) become spaces; runs of spaces collapse.
 fn one_line(text: &str) -> Cow<'_, str> {
     // Most texts are printable ASCII with single spaces between words: nothing to change.
-    let bytes = text.as_bytes();
-    let plain = bytes.iter().all(|b| (b' '..=b'~').contains(b))
-        && !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !text.contains("  ");
+    let mut space = true;
+    let plain = text.bytes().all(|b| {
+        let printable = (b'!'..=b'~').contains(&b) || (b == b' ' && !space);
+        space = b == b' ';
+        printable
+    }) && !space;
     if plain {
         return Cow::Borrowed(text);
     }
