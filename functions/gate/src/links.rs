@@ -14,20 +14,17 @@
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Serialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use flagger_relay_core::text::escape_entities;
 use flagger_relay_teams::render::{
-    AdaptiveCard, CardElement, Container, ContainerStyle, Fact, FactSet, TextBlock, escape_markdown,
+    AdaptiveCard, CardAction, CardElement, Container, ContainerStyle, Fact, FactSet, TextBlock,
+    WorkflowsMessage, escape_markdown,
 };
 
 use crate::slack::{Target, hex, unhex};
 use crate::state::{Action, Gate};
-
-/// The attachment type Workflows expects for an Adaptive Card.
-const ADAPTIVE_CARD_CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
 
 /// How long a link works: long enough for someone to get to it the same day.
 pub const LINK_LIFETIME_SECS: i64 = 24 * 3600;
@@ -157,47 +154,13 @@ impl Link {
     }
 }
 
-/// The Workflows message: the card with `Action.OpenUrl` buttons.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApprovalMessage {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub attachments: Vec<ApprovalAttachment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalAttachment {
-    pub content_type: &'static str,
-    pub content_url: Option<String>,
-    pub content: ApprovalCard,
-}
-
-/// An Adaptive Card (1.4) with actions, which the Teams function's cards do not need.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApprovalCard {
-    #[serde(flatten)]
-    pub card: AdaptiveCard,
-    pub actions: Vec<OpenUrl>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OpenUrl {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: String,
-    pub url: String,
-    /// `positive` / `destructive`: how Teams colours the button.
-    pub style: &'static str,
-}
-
 /// The approval card for one gate: what waits, the facts, and a button per action.
 pub fn card(
     title: &str,
     holding: &str,
     facts: &[(String, String)],
     links: &[(Action, String)],
-) -> ApprovalMessage {
+) -> WorkflowsMessage {
     let banner = Container {
         style: ContainerStyle::Warning,
         bleed: true,
@@ -246,31 +209,25 @@ pub fn card(
     ];
     let actions = links
         .iter()
-        .map(|(action, url)| OpenUrl {
-            kind: "Action.OpenUrl",
-            title: match action {
-                Action::Approve => "Approve".to_owned(),
-                Action::Rollback => "Roll back".to_owned(),
-                Action::Hold => "Hold".to_owned(),
-            },
-            url: url.clone(),
-            style: match action {
+        .map(|(action, url)| CardAction {
+            style: Some(match action {
                 Action::Approve => "positive",
                 _ => "destructive",
-            },
+            }),
+            ..CardAction::open_url(
+                match action {
+                    Action::Approve => "Approve",
+                    Action::Rollback => "Roll back",
+                    Action::Hold => "Hold",
+                }
+                .to_owned(),
+                url.clone(),
+            )
         })
         .collect();
-    ApprovalMessage {
-        kind: "message",
-        attachments: vec![ApprovalAttachment {
-            content_type: ADAPTIVE_CARD_CONTENT_TYPE,
-            content_url: None,
-            content: ApprovalCard {
-                card: AdaptiveCard::new(body),
-                actions,
-            },
-        }],
-    }
+    let mut card = AdaptiveCard::new(body);
+    card.actions = actions;
+    WorkflowsMessage::new(card)
 }
 
 /// Text for an HTML page: entities and quotes, so it is inert in text and in attributes.

@@ -71,13 +71,27 @@ pub struct Mentioned {
     pub name: String,
 }
 
-/// A button that opens a URL.
+/// A button that opens a URL (`Action.OpenUrl`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CardAction {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: String,
     pub url: String,
+    /// `positive` / `destructive`: how Teams colours a button that decides something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<&'static str>,
+}
+
+impl CardAction {
+    pub fn open_url(title: String, url: String) -> Self {
+        CardAction {
+            kind: "Action.OpenUrl",
+            title,
+            url,
+            style: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -315,11 +329,7 @@ pub(super) fn message(content: &Content<'_>, message: Option<&str>) -> Workflows
     card.actions = content
         .links
         .iter()
-        .map(|link| CardAction {
-            kind: "Action.OpenUrl",
-            title: link.label.clone(),
-            url: link.url.clone(),
-        })
+        .map(|link| CardAction::open_url(link.label.clone(), link.url.clone()))
         .collect();
     WorkflowsMessage::new(card)
 }
