@@ -22,8 +22,9 @@ fuzz_target!(|body: &[u8]| {
     );
 
     for format in [CardFormat::Adaptive, CardFormat::MessageCard] {
-        let card = flagger_relay_teams::render::message(&message, format);
-        let card = serde_json::to_vec(&card).expect("a Teams card serializes");
+        let payload = flagger_relay_teams::render::message(&message, format);
+        let card = serde_json::to_vec(payload.message()).expect("a Teams card serializes");
+        assert_eq!(payload.json(), card.as_slice(), "{format:?}: what is posted is the card");
         assert!(
             card.len() <= 28_000,
             "{format:?} card of {} bytes",
