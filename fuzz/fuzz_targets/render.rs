@@ -24,7 +24,11 @@ fuzz_target!(|body: &[u8]| {
     for format in [CardFormat::Adaptive, CardFormat::MessageCard] {
         let payload = flagger_relay_teams::render::message(&message, format);
         let card = serde_json::to_vec(payload.message()).expect("a Teams card serializes");
-        assert_eq!(payload.json(), card.as_slice(), "{format:?}: what is posted is the card");
+        assert_eq!(
+            payload.json(),
+            card.as_slice(),
+            "{format:?}: what is posted is the card"
+        );
         assert!(
             card.len() <= 28_000,
             "{format:?} card of {} bytes",
