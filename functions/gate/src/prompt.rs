@@ -7,19 +7,13 @@ use serde::Serialize;
 
 use flagger_relay_core::event::Timestamp;
 use flagger_relay_core::text::{truncate, truncate_escaped};
-use flagger_relay_slack::render::{Text, escape};
+use flagger_relay_slack::render::{
+    BUTTON_TEXT_LIMIT, Block, Button, CONTEXT_LIMIT, Confirm, FIELD_LIMIT, FIELDS_LIMIT,
+    HEADER_LIMIT, SECTION_LIMIT, TEXT_LIMIT, Text, escape,
+};
 
 use crate::slack::{APPROVE, ROLLBACK, Target};
 use crate::state::{Decided, Gate, PromptStatus, Via};
-
-/// Slack's limits (Block Kit reference): header 150 characters, section text 3,000, a section
-/// holds at most 10 fields of at most 2,000 characters.
-const HEADER_LIMIT: usize = 150;
-const SECTION_LIMIT: usize = 3000;
-const FIELDS_LIMIT: usize = 10;
-const FIELD_LIMIT: usize = 2000;
-const CONTEXT_LIMIT: usize = 2000;
-const TEXT_LIMIT: usize = 3000;
 
 /// The body of `chat.postMessage` or `chat.update`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,49 +30,6 @@ pub struct PromptMessage {
     pub reply_broadcast: bool,
     pub text: String,
     pub blocks: Vec<Block>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Block {
-    Header {
-        text: Text,
-    },
-    Section {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        text: Option<Text>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        fields: Vec<Text>,
-    },
-    Actions {
-        block_id: String,
-        elements: Vec<Button>,
-    },
-    Context {
-        elements: Vec<Text>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Button {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub action_id: &'static str,
-    pub text: Text,
-    pub value: String,
-    pub style: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confirm: Option<Confirm>,
-}
-
-/// Slack's "are you sure?" dialog, for the button that cannot be taken back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Confirm {
-    pub title: Text,
-    pub text: Text,
-    pub confirm: Text,
-    pub deny: Text,
-    pub style: &'static str,
 }
 
 /// Everything a prompt shows.
@@ -210,21 +161,17 @@ pub fn message(
                 gate: view.gate,
             };
             let mut elements = vec![Button {
-                kind: "button",
-                action_id: APPROVE,
-                text: plain("Approve", 75),
-                value: target.value(),
-                style: "primary",
-                confirm: None,
+                action_id: Some(APPROVE),
+                value: Some(target.value()),
+                style: Some("primary"),
+                ..Button::new(plain("Approve", BUTTON_TEXT_LIMIT))
             }];
             let rollback = view.gate.can_roll_back() && view.rollback_hook;
             if rollback {
                 elements.push(Button {
-                    kind: "button",
-                    action_id: ROLLBACK,
-                    text: plain("Roll back", 75),
-                    value: target.value(),
-                    style: "danger",
+                    action_id: Some(ROLLBACK),
+                    value: Some(target.value()),
+                    style: Some("danger"),
                     confirm: Some(Confirm {
                         title: plain("Roll back?", 100),
                         text: mrkdwn(
@@ -240,10 +187,11 @@ pub fn message(
                         deny: plain("Cancel", 30),
                         style: "danger",
                     }),
+                    ..Button::new(plain("Roll back", BUTTON_TEXT_LIMIT))
                 });
             }
             blocks.push(Block::Actions {
-                block_id: format!("gate:{}", view.gate),
+                block_id: Some(format!("gate:{}", view.gate)),
                 elements,
             });
             let mut context = vec![format!("{since}  ·  Who can decide: {}", view.approvers)];

@@ -11,19 +11,19 @@ use flagger_relay_core::{Severity, Stage};
 
 /// Slack's limits (Block Kit reference): header text 150 characters, section text 3,000,
 /// context element text 3,000 (kept well under, it renders small), top-level `text` 40,000.
-pub(crate) const HEADER_LIMIT: usize = 150;
-pub(crate) const SECTION_LIMIT: usize = 3000;
-pub(crate) const CONTEXT_LIMIT: usize = 2000;
-pub(crate) const TEXT_LIMIT: usize = 3000;
+pub const HEADER_LIMIT: usize = 150;
+pub const SECTION_LIMIT: usize = 3000;
+pub const CONTEXT_LIMIT: usize = 2000;
+pub const TEXT_LIMIT: usize = 3000;
 /// A section holds at most 10 fields of at most 2,000 characters each.
-const FIELDS_LIMIT: usize = 10;
-pub(crate) const FIELD_LIMIT: usize = 2000;
+pub const FIELDS_LIMIT: usize = 10;
+pub const FIELD_LIMIT: usize = 2000;
 /// A message holds at most 50 blocks, a context block 10 elements, an actions block 25.
 const BLOCKS_LIMIT: usize = 50;
 const ELEMENTS_LIMIT: usize = 10;
 const ACTIONS_LIMIT: usize = 25;
 /// A button's text; its URL may be 3,000 characters (links longer than that are left out).
-const BUTTON_TEXT_LIMIT: usize = 75;
+pub const BUTTON_TEXT_LIMIT: usize = 75;
 /// Slack cuts a message's top-level `text` beyond 40,000 characters; a template may use it all.
 const TEMPLATE_TEXT_LIMIT: usize = 40_000;
 
@@ -73,19 +73,58 @@ pub enum Block {
     Context {
         elements: Vec<Text>,
     },
-    /// The configured links, as link buttons.
+    /// Buttons: the configured links, or the gate's decisions.
     Actions {
+        /// Set where the app tells its blocks apart when Slack reports a click.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        block_id: Option<String>,
         elements: Vec<Button>,
     },
 }
 
-/// A link button: opens `url`, no interaction with the relay.
+/// A button: a link (`url`) that opens in the browser, or an interactive one (`action_id`,
+/// `value`) whose click Slack reports to the app.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Button {
     #[serde(rename = "type")]
     pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<&'static str>,
     pub text: Text,
-    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `primary` (green) or `danger` (red).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Confirm>,
+}
+
+impl Button {
+    /// A button labelled `text` and nothing else yet.
+    pub fn new(text: Text) -> Self {
+        Button {
+            kind: "button",
+            action_id: None,
+            text,
+            url: None,
+            value: None,
+            style: None,
+            confirm: None,
+        }
+    }
+}
+
+/// Slack's "are you sure?" dialog, for a button that cannot be taken back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confirm {
+    pub title: Text,
+    pub text: Text,
+    pub confirm: Text,
+    pub deny: Text,
+    pub style: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,17 +167,17 @@ pub(crate) fn notification_text(mentions: &[Mention], title: &str) -> String {
 /// The links as an actions block of link buttons; none without links.
 pub(crate) fn link_buttons(links: &[Link]) -> Option<Block> {
     (!links.is_empty()).then(|| Block::Actions {
+        block_id: None,
         elements: links
             .iter()
             .take(ACTIONS_LIMIT)
             .map(|link| Button {
-                kind: "button",
+                url: Some(link.url.clone()),
                 // plain_text: the label is shown as configured.
-                text: Text::PlainText {
+                ..Button::new(Text::PlainText {
                     text: truncate(&link.label, BUTTON_TEXT_LIMIT).into_owned(),
                     emoji: true,
-                },
-                url: link.url.clone(),
+                })
             })
             .collect(),
     })
@@ -412,7 +451,7 @@ pub(crate) fn parsed_texts<'b>(text: &str, blocks: impl Iterator<Item = &'b Bloc
             Block::Header { text } => vec![text],
             Block::Section { text, fields } => text.iter().chain(fields).collect(),
             Block::Context { elements } => elements.iter().collect(),
-            Block::Actions { elements } => elements.iter().map(|b| &b.text).collect(),
+            Block::Actions { elements, .. } => elements.iter().map(|b| &b.text).collect(),
         };
         texts.extend(objects.into_iter().filter_map(|text| match text {
             Text::Mrkdwn { text } => Some(text.clone()),
@@ -485,7 +524,7 @@ mod tests {
                     (SECTION_LIMIT, text.iter().chain(fields).collect())
                 }
                 Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
-                Block::Actions { elements } => (
+                Block::Actions { elements, .. } => (
                     BUTTON_TEXT_LIMIT,
                     elements.iter().map(|b| &b.text).collect(),
                 ),

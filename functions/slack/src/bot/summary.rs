@@ -444,7 +444,7 @@ mod tests {
                         (SECTION_LIMIT, text.iter().chain(fields).collect())
                     }
                     Block::Context { elements } => (CONTEXT_LIMIT, elements.iter().collect()),
-                    Block::Actions { elements } => {
+                    Block::Actions { elements, .. } => {
                         (HEADER_LIMIT, elements.iter().map(|b| &b.text).collect())
                     }
                 };
