@@ -473,7 +473,7 @@ fn attribute_value(value: &str) -> String {
         (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
             && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
     };
-    if value.bytes().all(|b| (b' '..=b'~').contains(&b)) || value.chars().all(xml) {
+    if value.chars().all(xml) {
         return value.to_owned();
     }
     value
@@ -610,6 +610,7 @@ fn multi_line(text: &str) -> Cow<'_, str> {
 }
 
 /// Everything a `Publish` is rendered from, in a form the size fitting can shorten in place.
+#[derive(Clone)]
 struct Draft<'c> {
     subject: String,
     document: EventDocument,
@@ -632,31 +633,6 @@ impl Draft<'_> {
     /// What SNS would count for the `Message` given: see [`SnsPublish::size`].
     fn size(&self, message: &str) -> usize {
         message.len() + self.subject.len() + attributes_size(&self.attributes)
-    }
-
-    /// The `Publish` as the draft stands, the draft kept for further cuts.
-    fn build(&self) -> SnsPublish {
-        let Draft {
-            subject,
-            document,
-            email,
-            attributes,
-            group_id,
-            dedup_id,
-            ..
-        } = self;
-        SnsPublish {
-            subject: subject.clone(),
-            message_structure: "json",
-            message: self.message(),
-            documents: Documents {
-                default: Document::Event(document.clone()),
-                email: email.clone(),
-            },
-            attributes: attributes.clone(),
-            group_id: group_id.clone(),
-            dedup_id: dedup_id.clone(),
-        }
     }
 
     /// The `Publish` with `message`, worked out from this draft as it stands.
@@ -772,9 +748,10 @@ fn shrink_to_fit(
 ) -> Option<SnsPublish> {
     for _ in 0..4 {
         shorten(draft, room);
-        let size = draft.size(&draft.message());
+        let message = draft.message();
+        let size = draft.size(&message);
         if size <= MESSAGE_BUDGET {
-            return Some(draft.build());
+            return Some(draft.clone().finish(message));
         }
         room = room.checked_sub(size - MESSAGE_BUDGET)?;
     }
