@@ -98,6 +98,12 @@ impl TeamsWebhook {
             .url
             .as_ref()
             .ok_or_else(|| AttemptError::permanent("TEAMS_WEBHOOK_URL is not set"))?;
+        // Rendering leaves the JSON empty only when the card did not serialize.
+        if payload.json().is_empty() {
+            return Err(AttemptError::permanent(
+                "the card could not be serialized as JSON",
+            ));
+        }
         let body = payload.json().to_vec();
         // 429 (Teams throttles above 4 requests per second per webhook) and 5xx come back as
         // transient with their Retry-After; 400, 404 and 413 as permanent.

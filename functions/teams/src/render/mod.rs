@@ -338,7 +338,8 @@ fn take_within(
 /// estimated, because escaping and JSON encoding make it depend on which characters remain.
 fn fit<T: Serialize>(message: Option<&str>, build: impl Fn(Option<&str>) -> T) -> (T, Vec<u8>) {
     let with_json = |payload: T| {
-        // Most cards take 2–4 KB: sized up front, the buffer is not grown and copied.
+        // Most cards take 2–4 KB: sized up front, the buffer is not grown and copied. A card
+        // that does not serialize is left with no JSON, which posting refuses.
         let mut json = Vec::with_capacity(4096);
         if serde_json::to_writer(&mut json, &payload).is_err() {
             json.clear();
