@@ -344,6 +344,16 @@ pub fn env<'a>(pairs: &[(&'a str, &'a str)]) -> std::collections::HashMap<&'a st
     pairs.iter().copied().collect()
 }
 
+/// A stand-in destination on loopback that answers every POST with `answer`.
+pub async fn answering(answer: impl wiremock::Respond + 'static) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,9 @@
 //! Flagger's events, checked against local destinations and the providers' validators.
 
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, OPEN, env, read, root, skip_without, write_payloads};
+use flagger_relay_tests::{Call, OPEN, answering, env, read, root, skip_without, write_payloads};
 use serde_json::Value;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// Every recorded Alertmanager notification, by name, in name order.
 fn notifications() -> Vec<(String, Vec<u8>)> {
@@ -32,12 +31,7 @@ fn notifications() -> Vec<(String, Vec<u8>)> {
 }
 
 async fn accepting(status: u16, body: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(&server)
-        .await;
-    server
+    answering(ResponseTemplate::new(status).set_body_string(body)).await
 }
 
 async fn last_body(server: &MockServer) -> Value {

@@ -12,7 +12,7 @@ use flagger_relay_core::{Destination, Relay};
 use flagger_relay_slack::Slack;
 use flagger_relay_teams::TeamsWebhook;
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, OPEN, env, read, skip_without};
+use flagger_relay_tests::{Call, OPEN, answering, env, read, skip_without};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -96,15 +96,6 @@ fn assert_dead_lettered_once(ending: &Ending, destination: &str, class: &str, st
         "no secret in the record: {}",
         record.reason
     );
-}
-
-async fn answering(template: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(template)
-        .mount(&server)
-        .await;
-    server
 }
 
 /// Fails the first `n` calls with `template`, then answers `ok`.

@@ -14,8 +14,7 @@ use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::template::Stack;
 use flagger_relay_tests::{Call, OPEN, env, read, skip_without};
 use serde_json::{Value, json};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const EVENT: &[u8] = br#"{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"7f8c5d9b6c","metadata":{"eventMessage":"Advance podinfo.test canary weight 20","eventType":"Normal","timestamp":"1764000360959"}}"#;
 
@@ -54,16 +53,12 @@ async fn slack(server: &MockServer, table: &str) -> Relay<Slack> {
 }
 
 async fn answering(status: u16, delay: Duration) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(status)
-                .set_body_string("ok")
-                .set_delay(delay),
-        )
-        .mount(&server)
-        .await;
-    server
+    flagger_relay_tests::answering(
+        ResponseTemplate::new(status)
+            .set_body_string("ok")
+            .set_delay(delay),
+    )
+    .await
 }
 
 async fn posts(server: &MockServer) -> usize {

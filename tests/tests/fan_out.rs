@@ -9,8 +9,7 @@ use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::{Call, OPEN, env, fixtures, read, root, skip_without};
 use serde_json::{Value, json};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// Lambda's SNS event for one message, as a subscribed function receives it.
 fn sns_event(topic: &str, message: &str) -> String {
@@ -48,12 +47,7 @@ fn invocation(event: &str) -> lambda_http::Request {
 }
 
 async fn answering(status: u16, body: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(&server)
-        .await;
-    server
+    flagger_relay_tests::answering(ResponseTemplate::new(status).set_body_string(body)).await
 }
 
 async fn bodies(server: &MockServer) -> Vec<Value> {

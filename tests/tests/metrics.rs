@@ -10,7 +10,7 @@ use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, Moto};
 use flagger_relay_tests::skip_without;
-use flagger_relay_tests::{Call, OPEN, emf, env, lifecycles, read, root};
+use flagger_relay_tests::{Call, OPEN, answering, emf, env, lifecycles, read, root};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
@@ -50,15 +50,6 @@ fn teams(server: &MockServer) -> (Relay<impl Destination>, Lines) {
     let url = format!("{}/workflows/metricstest0123456789/invoke", server.uri());
     let vars = [OPEN, ("TEAMS_WEBHOOK_URL", url.as_str())];
     collecting(flagger_relay_teams::relay_from_env(&env(&vars)).expect("valid configuration"))
-}
-
-async fn answering(template: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(template)
-        .mount(&server)
-        .await;
-    server
 }
 
 /// Answers `first` once, then `then`.

@@ -20,7 +20,7 @@ use flagger_relay_core::metrics::MetricsSink;
 use flagger_relay_core::secrets::{SecretSetting, resolve_with};
 use flagger_relay_core::{Destination, Relay};
 use flagger_relay_tests::moto::{self, ACCOUNT, Moto};
-use flagger_relay_tests::{Call, OPEN, emf, fixtures, read, skip_without};
+use flagger_relay_tests::{Call, OPEN, answering, emf, fixtures, read, skip_without};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -194,12 +194,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 async fn accepting(status: u16, reply: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string(reply))
-        .mount(&server)
-        .await;
-    server
+    answering(ResponseTemplate::new(status).set_body_string(reply)).await
 }
 
 /// The requests every function gets: each recorded event with the token (in the query or as

@@ -62,16 +62,12 @@ fn slack(uri: &str) -> Relay<Slack> {
 }
 
 async fn answering(status: u16, delay: Duration) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(status)
-                .set_body_string("ok")
-                .set_delay(delay),
-        )
-        .mount(&server)
-        .await;
-    server
+    flagger_relay_tests::answering(
+        ResponseTemplate::new(status)
+            .set_body_string("ok")
+            .set_delay(delay),
+    )
+    .await
 }
 
 /// The records in the queue, read without hiding them: message id and record.

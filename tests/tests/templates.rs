@@ -13,7 +13,7 @@ use flagger_relay_core::dead_letter::DeadLetterQueue;
 use flagger_relay_core::secrets::resolve_with;
 use flagger_relay_core::{Destination, Notification, Relay, Severity};
 use flagger_relay_tests::moto::{self, Moto};
-use flagger_relay_tests::{Call, OPEN, fixtures, read, root, write_payloads};
+use flagger_relay_tests::{Call, OPEN, answering, fixtures, read, root, write_payloads};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -67,15 +67,6 @@ fn is_flagger(name: &str) -> bool {
 }
 
 /// A stand-in that takes every POST.
-async fn stand_in(answer: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answer)
-        .mount(&server)
-        .await;
-    server
-}
-
 async fn received(server: &MockServer) -> Vec<Value> {
     server
         .received_requests()
@@ -187,7 +178,7 @@ fn assert_slack_shaped(name: &str, severity: Severity, payload: &Value) {
 
 #[tokio::test]
 async fn slack_shows_links_and_mentions_on_every_recorded_event() {
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let relay = slack(
         &server,
         &[("LINKS", LINKS), ("SLACK_MENTIONS", SLACK_MENTIONS)],
@@ -211,7 +202,7 @@ async fn slack_shows_links_and_mentions_on_every_recorded_event() {
 
 #[tokio::test]
 async fn the_slack_example_renders_every_recorded_event() {
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let template = example("slack.json.j2");
     let relay = slack(
         &server,
@@ -248,7 +239,7 @@ async fn the_readme_example_renders_every_recorded_event() {
         .expect("a jinja example in the README")
         + 9;
     let template = &readme[start..start + readme[start..].find("```").expect("closed")];
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let relay = slack(
         &server,
         &[
@@ -430,7 +421,7 @@ fn assert_teams_shaped(name: &str, severity: Severity, payload: &Value) {
 
 #[tokio::test]
 async fn teams_shows_links_and_mentions_on_every_recorded_event() {
-    let server = stand_in(ResponseTemplate::new(202)).await;
+    let server = answering(ResponseTemplate::new(202)).await;
     let relay = teams(
         &server,
         &[("LINKS", LINKS), ("TEAMS_MENTIONS", TEAMS_MENTIONS)],
@@ -445,7 +436,7 @@ async fn teams_shows_links_and_mentions_on_every_recorded_event() {
 
 #[tokio::test]
 async fn the_teams_example_renders_every_recorded_event() {
-    let server = stand_in(ResponseTemplate::new(202)).await;
+    let server = answering(ResponseTemplate::new(202)).await;
     let template = example("teams-card.json.j2");
     let relay = teams(
         &server,
@@ -529,7 +520,7 @@ const HOSTILE_TEXT: &str = "say \"hi\" \\ back\\slash <!channel> <https://evil.e
 
 #[tokio::test]
 async fn no_event_text_can_break_a_templates_json_or_act_in_slack() {
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let relay = slack(
         &server,
         &[(
@@ -548,7 +539,7 @@ async fn no_event_text_can_break_a_templates_json_or_act_in_slack() {
     assert_eq!(payload["blocks"][0]["text"]["text"], inert.as_str());
     write_payloads("slack-templates-hostile.jsonl", &[payload]);
 
-    let server = stand_in(ResponseTemplate::new(202)).await;
+    let server = answering(ResponseTemplate::new(202)).await;
     let relay = teams(
         &server,
         &[(
@@ -578,7 +569,7 @@ async fn dead_letter_queue() -> (DeadLetterQueue, aws_sdk_sqs::Client, String) {
 #[tokio::test]
 async fn an_event_the_template_cannot_render_is_parked_with_the_error_and_answered_502() {
     let (queue, sqs, url) = dead_letter_queue().await;
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let relay = slack(
         &server,
         &[(
@@ -697,7 +688,7 @@ async fn templates_from_parameter_store_reach_slack_and_teams() {
         .expect("a recorded rollback")
         .body;
 
-    let server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let hook = format!("{}{SLACK_HOOK}", server.uri());
     let vars: std::collections::HashMap<String, String> = [
         ("SLACK_WEBHOOK_URL", hook.as_str()),
@@ -723,7 +714,7 @@ async fn templates_from_parameter_store_reach_slack_and_teams() {
     assert_eq!(status, 200, "{answer}");
     let from_store = received(&server).await.remove(0);
 
-    let inline_server = stand_in(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let inline_server = answering(ResponseTemplate::new(200).set_body_string("ok")).await;
     let inline = slack(
         &inline_server,
         &[("SLACK_TEMPLATE", &slack_template), ("LINKS", LINKS)],
@@ -735,7 +726,7 @@ async fn templates_from_parameter_store_reach_slack_and_teams() {
         "the same message as the template given inline"
     );
 
-    let server = stand_in(ResponseTemplate::new(202)).await;
+    let server = answering(ResponseTemplate::new(202)).await;
     let hook = format!("{}{TEAMS_HOOK}", server.uri());
     let vars: std::collections::HashMap<String, String> = [
         ("TEAMS_WEBHOOK_URL", hook.as_str()),
