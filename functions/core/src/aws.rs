@@ -31,6 +31,22 @@ where
     }
 }
 
+/// An AWS call given `timeout` to answer; what went wrong as it reads in reasons and logs.
+pub async fn within<T, E, R>(
+    timeout: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, aws_sdk_sqs::error::SdkError<E, R>>>,
+) -> Result<T, String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(err)) => Err(sdk_reason(&err)),
+        Err(_) => Err("no answer in time".to_owned()),
+    }
+}
+
 /// The SDK configuration given (a local endpoint in tests), or else the environment's. Clients
 /// call this when first used, so that a cold start makes no AWS call it does not need.
 pub async fn sdk_config(given: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfig {

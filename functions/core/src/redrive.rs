@@ -18,7 +18,7 @@ use aws_sdk_sqs::types::Message;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::aws::sdk_reason;
+use crate::aws::{sdk_reason, within};
 use crate::config::{ConfigError, Env};
 use crate::dead_letter::{DeadLetterError, DeadLetterQueue, DeadLetterRecord};
 use crate::deliver::{DeliveryFailure, FailureClass};
@@ -363,10 +363,8 @@ impl Run<'_> {
             .queue_url(self.queue.queue_url())
             .receipt_handle(receipt)
             .send();
-        let failed = match tokio::time::timeout(self.options.call_timeout, call).await {
-            Ok(Ok(_)) => return,
-            Ok(Err(err)) => sdk_reason(&err),
-            Err(_) => "no answer in time".to_owned(),
+        let Err(failed) = within(self.options.call_timeout, call).await else {
+            return;
         };
         tracing::warn!(
             message_id = message.message_id().unwrap_or_default(),
@@ -404,10 +402,8 @@ impl Run<'_> {
             .receipt_handle(receipt)
             .visibility_timeout(seconds)
             .send();
-        let failed = match tokio::time::timeout(self.options.call_timeout, call).await {
-            Ok(Ok(_)) => return,
-            Ok(Err(err)) => sdk_reason(&err),
-            Err(_) => "no answer in time".to_owned(),
+        let Err(failed) = within(self.options.call_timeout, call).await else {
+            return;
         };
         tracing::warn!(
             message_id = message.message_id().unwrap_or_default(),

@@ -15,7 +15,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use flagger_relay_core::aws::sdk_reason;
 use flagger_relay_core::event::{CanaryEvent, Metadata, Phase, Timestamp};
 use flagger_relay_sns::TopicArn;
 use flagger_relay_sns::render::{group_id, subject};
@@ -193,11 +192,9 @@ impl DecisionTopic {
                 .message_group_id(group)
                 .message_deduplication_id(dedup);
         }
-        match tokio::time::timeout(timeout, request.send()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(sdk_reason(&err)),
-            Err(_) => Err("no answer in time".to_owned()),
-        }
+        flagger_relay_core::aws::within(timeout, request.send())
+            .await
+            .map(drop)
     }
 }
 
