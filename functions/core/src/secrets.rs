@@ -312,6 +312,29 @@ pub async fn resolve<'e, E: Env>(
     .await
 }
 
+/// The settings whose reference (`…_SECRET_ARN`, `…_PARAMETER`) is set, each with that
+/// reference read by `parse`. A setting given both directly and by reference is refused: which
+/// one wins would be a guess.
+fn referenced<S: Copy, R>(
+    env: &impl Env,
+    settings: &[S],
+    names: impl Fn(&S) -> (&'static str, &'static str),
+    parse: impl Fn(&'static str, &str) -> Result<R, SecretError>,
+) -> Result<Vec<(S, R)>, SecretError> {
+    let mut references = Vec::new();
+    for setting in settings {
+        let (name, reference) = names(setting);
+        let Some(raw) = env.var(reference) else {
+            continue;
+        };
+        if env.var(name).is_some() {
+            return Err(SecretError::Ambiguous { name, reference });
+        }
+        references.push((*setting, parse(reference, &raw)?));
+    }
+    Ok(references)
+}
+
 /// [`resolve`] with the SDK configuration supplied by the caller; `sdk_config` is called only
 /// when at least one reference is set.
 pub async fn resolve_with<'e, E, F, Fut>(
@@ -328,33 +351,19 @@ where
     // Every reference is checked before anything is fetched, so that a typo in the second one
     // is reported without waiting for the first.
     let settings: Vec<SecretSetting> = destination.iter().chain(RELAY_SECRETS).copied().collect();
-    let mut references = Vec::new();
-    for &setting in &settings {
-        let Some(raw) = env.var(setting.reference) else {
-            continue;
-        };
-        if env.var(setting.name).is_some() {
-            return Err(SecretError::Ambiguous {
-                name: setting.name,
-                reference: setting.reference,
-            });
-        }
-        references.push((setting, SecretReference::parse(setting.reference, &raw)?));
-    }
+    let references = referenced(
+        env,
+        &settings,
+        |s| (s.name, s.reference),
+        SecretReference::parse,
+    )?;
     let parameter_settings = parameters.to_vec();
-    let mut parameters = Vec::new();
-    for &setting in &parameter_settings {
-        let Some(raw) = env.var(setting.reference) else {
-            continue;
-        };
-        if env.var(setting.name).is_some() {
-            return Err(SecretError::Ambiguous {
-                name: setting.name,
-                reference: setting.reference,
-            });
-        }
-        parameters.push((setting, ParameterReference::parse(setting.reference, &raw)?));
-    }
+    let parameters = referenced(
+        env,
+        &parameter_settings,
+        |s| (s.name, s.reference),
+        ParameterReference::parse,
+    )?;
     let mut fetched = HashMap::new();
     if references.is_empty() && parameters.is_empty() {
         return Ok(ResolvedEnv {
