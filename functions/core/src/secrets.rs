@@ -35,7 +35,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::ParameterType;
@@ -307,7 +307,7 @@ pub async fn resolve<'e, E: Env>(
     parameters: &[ParameterSetting],
 ) -> Result<ResolvedEnv<'e, E>, SecretError> {
     resolve_with(env, destination, parameters, || {
-        aws_config::load_defaults(BehaviorVersion::latest())
+        crate::aws::sdk_config(None)
     })
     .await
 }
